@@ -1,0 +1,166 @@
+"""Typed, validated configuration from environment variables.
+
+Every service reads its settings once at start through `Env`; all problems are collected and
+raised together so an operator fixes a bad deployment in one round, and each names its variable.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+T = TypeVar("T")
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+class SettingsError(ValueError):
+    """One or more environment variables are missing or invalid."""
+
+    def __init__(self, problems: Iterable[str]) -> None:
+        self.problems = tuple(problems)
+        super().__init__("invalid configuration: " + "; ".join(self.problems))
+
+
+@dataclass
+class Env:
+    """Reads variables, recording every problem instead of stopping at the first."""
+
+    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    problems: list[str] = field(default_factory=list)
+
+    def _raw(self, name: str) -> str | None:
+        value = self.environ.get(name)
+        if value is None or value.strip() == "":
+            return None
+        return value.strip()
+
+    def _parse(self, name: str, default: T, parse: Callable[[str], T], expected: str) -> T:
+        raw = self._raw(name)
+        if raw is None:
+            return default
+        try:
+            return parse(raw)
+        except ValueError:
+            self.problems.append(f"{name}={raw!r} is not {expected}")
+            return default
+
+    def text(self, name: str, default: str | None = None) -> str:
+        raw = self._raw(name)
+        if raw is not None:
+            return raw
+        if default is None:
+            self.problems.append(f"{name} is required")
+            return ""
+        return default
+
+    def optional_str(self, name: str) -> str | None:
+        return self._raw(name)
+
+    def integer(
+        self, name: str, default: int, *, min: int | None = None, max: int | None = None
+    ) -> int:
+        value = self._parse(name, default, int, "an integer")
+        self._check_range(name, value, min, max)
+        return value
+
+    def number(
+        self, name: str, default: float, *, min: float | None = None, max: float | None = None
+    ) -> float:
+        value = self._parse(name, default, float, "a number")
+        self._check_range(name, value, min, max)
+        return value
+
+    def flag(self, name: str, default: bool) -> bool:
+        def parse(raw: str) -> bool:
+            lowered = raw.lower()
+            if lowered in _TRUE:
+                return True
+            if lowered in _FALSE:
+                return False
+            raise ValueError(raw)
+
+        return self._parse(name, default, parse, "a boolean (true/false)")
+
+    def choice(self, name: str, default: str, choices: Iterable[str]) -> str:
+        allowed = tuple(choices)
+        raw = self._raw(name)
+        if raw is None:
+            return default
+        if raw.lower() not in allowed:
+            self.problems.append(f"{name}={raw!r} is not one of {', '.join(allowed)}")
+            return default
+        return raw.lower()
+
+    def csv(self, name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+        raw = self._raw(name)
+        if raw is None:
+            return default
+        items = tuple(item.strip() for item in raw.split(",") if item.strip())
+        if not items:
+            self.problems.append(f"{name}={raw!r} is an empty list")
+            return default
+        return items
+
+    def _check_range(self, name: str, value: float, low: float | None, high: float | None) -> None:
+        if low is not None and value < low:
+            self.problems.append(f"{name}={value} is below the minimum {low}")
+        if high is not None and value > high:
+            self.problems.append(f"{name}={value} is above the maximum {high}")
+
+    def check(self) -> None:
+        """Raise every recorded problem at once."""
+        if self.problems:
+            raise SettingsError(self.problems)
+
+
+@dataclass(frozen=True)
+class KafkaSettings:
+    """Broker connection shared by every service; security options pass straight to librdkafka."""
+
+    bootstrap_servers: str
+    client_options: Mapping[str, str]
+
+    @classmethod
+    def read(cls, env: Env) -> KafkaSettings:
+        options: dict[str, str] = {}
+        for variable, option in _KAFKA_PASSTHROUGH.items():
+            value = env.optional_str(variable)
+            if value is not None:
+                options[option] = value
+        return cls(
+            bootstrap_servers=env.text("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
+            client_options=options,
+        )
+
+    def client_config(self) -> dict[str, str]:
+        return {"bootstrap.servers": self.bootstrap_servers, **self.client_options}
+
+
+_KAFKA_PASSTHROUGH = {
+    "KAFKA_SECURITY_PROTOCOL": "security.protocol",
+    "KAFKA_SASL_MECHANISM": "sasl.mechanism",
+    "KAFKA_SASL_USERNAME": "sasl.username",
+    "KAFKA_SASL_PASSWORD": "sasl.password",
+    "KAFKA_SSL_CA_LOCATION": "ssl.ca.location",
+}
+
+
+@dataclass(frozen=True)
+class ObservabilitySettings:
+    """Logging, and the HTTP port where every service serves health and metrics."""
+
+    log_level: str
+    log_format: str
+    http_port: int
+
+    @classmethod
+    def read(cls, env: Env, *, default_port: int) -> ObservabilitySettings:
+        return cls(
+            log_level=env.choice("LOG_LEVEL", "info", ("debug", "info", "warning", "error")),
+            log_format=env.choice("LOG_FORMAT", "auto", ("auto", "json", "console")),
+            http_port=env.integer("HTTP_PORT", default_port, min=0, max=65535),
+        )

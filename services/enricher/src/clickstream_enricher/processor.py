@@ -1,0 +1,195 @@
+"""The enricher's loop: the seed's query over clicks, joined by batch lookups to user-state.
+
+Per batch: decode (bad records to the DLQ), one lookup for all new and waiting clicks, evaluate
+the compiled query, produce, wait for Kafka's acknowledgement, and only then commit the offsets.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from clickstream_common.contracts import BadRecord, Click, decode_click, encode_json, event_id
+from clickstream_common.dead_letter import dead_letter
+from clickstream_common.kafka import PartitionKey
+from clickstream_common.lifecycle import Shutdown
+from clickstream_common.logging import get_logger
+from clickstream_common.metrics import Metrics
+from clickstream_common.records import OutRecord, Record
+
+from clickstream_enricher.directory import UserDirectory, UserMatch
+from clickstream_enricher.offsets import OffsetTracker
+from clickstream_enricher.pending import PendingClick, PendingClicks
+from clickstream_enricher.query import CompiledQuery
+
+log = get_logger(__name__)
+
+JoinMode = Literal["as_of", "latest"]
+
+
+class ClickSource(Protocol):
+    def poll_batch(self, max_records: int, timeout: float) -> list[Record]: ...
+    def commit(self, next_offsets: Mapping[PartitionKey, int]) -> None: ...
+
+
+class RecordSink(Protocol):
+    def send_all(self, records: Iterable[OutRecord]) -> None: ...
+    def flush(self, timeout: float = ...) -> None: ...
+
+
+@dataclass(frozen=True)
+class OutputTopics:
+    vip_actions: str
+    dead_letter: str
+    unmatched: str
+
+
+class ClickProcessor:
+    def __init__(
+        self,
+        *,
+        source: ClickSource,
+        sink: RecordSink,
+        users: UserDirectory,
+        query: CompiledQuery,
+        topics: OutputTopics,
+        join_mode: JoinMode,
+        pending: PendingClicks,
+        metrics: Metrics,
+        batch_size: int = 1000,
+        retry_interval: float = 0.1,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._source = source
+        self._sink = sink
+        self._users = users
+        self._query = query
+        self._topics = topics
+        self._as_of = join_mode == "as_of"
+        self._pending = pending
+        self._metrics = metrics
+        self._batch_size = batch_size
+        self._retry_interval = retry_interval
+        self._clock = clock
+        self._next_retry = 0.0
+        self.offsets = OffsetTracker()
+        for name, text in (
+            ("clicks_consumed", "click records read"),
+            ("vip_actions", "VipActions produced"),
+            ("clicks_filtered", "clicks joined but not selected by the query"),
+            ("clicks_dead_lettered", "malformed clicks sent to the DLQ"),
+            ("clicks_unmatched", "clicks sent to the unmatched topic"),
+            ("clicks_held", "clicks held back to wait for their user"),
+        ):
+            metrics.counter(name, text)
+        metrics.gauge("clicks_pending", "clicks waiting for their user now", lambda: len(pending))
+
+    def on_revoke(self, partitions: list[PartitionKey]) -> None:
+        """Their waiting clicks are re-read by the next owner from the last commit."""
+        self._pending.forget(partitions)
+        self.offsets.forget(partitions)
+
+    def run(self, shutdown: Shutdown) -> None:
+        while not shutdown.requested:
+            self.step(0.1 if len(self._pending) else 0.5)
+        log.info("enricher draining", pending_handed_back=len(self._pending))
+
+    def step(self, timeout: float) -> int:
+        """Process one batch; returns the records read."""
+        records = self._source.poll_batch(self._batch_size, timeout)
+        now = self._clock()
+        outputs: list[OutRecord] = []
+        fresh: list[tuple[Record, Click]] = []
+        for record in records:
+            try:
+                fresh.append((record, decode_click(record)))
+            except BadRecord as exc:
+                outputs.append(dead_letter(record, str(exc), self._topics.dead_letter))
+        self._metrics.inc("clicks_consumed", len(records))
+        self._metrics.inc("clicks_dead_lettered", len(outputs))
+
+        retries = self._due_retries(now)
+        keys = [self._key(click) for _, click in fresh]
+        keys += [self._key(item.click) for item in retries]
+        matches = self._users.lookup(keys) if keys else []
+
+        for (record, click), match in zip(fresh, matches, strict=False):
+            if match.found == "unknown" and self._pending.grace_seconds > 0:
+                self._hold(record, click, now, outputs)
+            else:
+                self._settle(record, click, match, outputs)
+        for item, match in zip(retries, matches[len(fresh) :], strict=True):
+            if match.found != "unknown":
+                self._pending.remove(item)
+                self._release(item)
+                self._settle(item.record, item.click, match, outputs)
+        for item in self._pending.expired(now):
+            self._release(item)
+            self._settle(item.record, item.click, UserMatch("unknown"), outputs, expired=True)
+
+        if outputs:
+            self._sink.send_all(outputs)
+            self._sink.flush()
+        for record in records:
+            self.offsets.done((record.topic, record.partition), record.offset)
+        self._commit()
+        return len(records)
+
+    def _key(self, click: Click) -> tuple[str, int | None]:
+        return (click.user_id, click.event_time_ms if self._as_of else None)
+
+    def _due_retries(self, now: float) -> list[PendingClick]:
+        if not len(self._pending) or now < self._next_retry:
+            return []
+        self._next_retry = now + self._retry_interval
+        return self._pending.all()
+
+    def _hold(self, record: Record, click: Click, now: float, outputs: list[OutRecord]) -> None:
+        self.offsets.hold((record.topic, record.partition), record.offset)
+        self._metrics.inc("clicks_held")
+        for overflow in self._pending.add(record, click, now):
+            self._release(overflow)
+            outputs.append(self._unmatched(overflow.record, "grace buffer full: user unknown"))
+
+    def _release(self, item: PendingClick) -> None:
+        self.offsets.release(item.partition, item.record.offset)
+
+    def _settle(
+        self,
+        record: Record,
+        click: Click,
+        match: UserMatch,
+        outputs: list[OutRecord],
+        *,
+        expired: bool = False,
+    ) -> None:
+        user = match.user.as_row() if match.user is not None else None
+        row = self._query.evaluate(click.as_row(), user)
+        if row is not None:
+            value = {"event_id": event_id(record.topic, record.partition, record.offset), **row}
+            outputs.append(
+                OutRecord(self._topics.vip_actions, click.user_id.encode(), encode_json(value))
+            )
+            self._metrics.inc("vip_actions")
+        elif user is None and self._query.join == "inner":
+            if expired:
+                reason = f"user unknown after {self._pending.grace_seconds:g}s grace"
+            elif match.found == "absent":
+                reason = "user absent at event time (deleted, or first seen later)"
+            else:
+                reason = "user unknown"
+            outputs.append(self._unmatched(record, reason))
+        else:
+            self._metrics.inc("clicks_filtered")
+
+    def _unmatched(self, record: Record, reason: str) -> OutRecord:
+        self._metrics.inc("clicks_unmatched")
+        return dead_letter(record, reason, self._topics.unmatched)
+
+    def _commit(self) -> None:
+        offsets = self.offsets.committable()
+        if offsets:
+            self._source.commit(offsets)
+            self.offsets.mark_committed(offsets)

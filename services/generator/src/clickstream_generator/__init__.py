@@ -1,0 +1,1 @@
+"""clickstream_generator."""

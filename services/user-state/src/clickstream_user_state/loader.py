@@ -1,0 +1,107 @@
+"""Keeps the store in step with the users topic and decides when it is ready.
+
+Ready means caught up to the end offsets seen at start (DESIGN § Semantics 2): before that a
+lookup could miss a user that exists, and the enricher would drop that user's clicks.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Protocol
+
+from clickstream_common.contracts import BadRecord, decode_user
+from clickstream_common.dead_letter import dead_letter
+from clickstream_common.lifecycle import Shutdown
+from clickstream_common.logging import get_logger
+from clickstream_common.metrics import Metrics
+from clickstream_common.records import OutRecord, Record
+
+from clickstream_user_state.store import UserStore
+
+log = get_logger(__name__)
+
+
+class TableSource(Protocol):
+    def watermarks(self) -> dict[int, tuple[int, int]]: ...
+    def positions(self) -> dict[int, int]: ...
+    def poll_batch(self, max_records: int, timeout: float) -> list[Record]: ...
+
+
+class DeadLetterSink(Protocol):
+    def send_all(self, records: list[OutRecord]) -> None: ...
+    def flush(self) -> None: ...
+
+
+class UsersLoader:
+    def __init__(
+        self,
+        source: TableSource,
+        store: UserStore,
+        metrics: Metrics,
+        dead_letters: DeadLetterSink,
+        batch_size: int = 10_000,
+    ) -> None:
+        self._source = source
+        self._store = store
+        self._metrics = metrics
+        self._dead_letters = dead_letters
+        self._batch_size = batch_size
+        self._ready = threading.Event()
+        self._targets: dict[int, int] = {}
+        metrics.counter("users_applied", "user records applied to the table, tombstones included")
+        metrics.counter("users_dead_lettered", "user records refused and sent to the DLQ")
+        metrics.gauge("users", "users currently in the table", lambda: float(len(store)))
+        metrics.gauge("ready", "1 once the table caught up with the topic", self._ready_value)
+
+    def _ready_value(self) -> float:
+        return 1.0 if self._ready.is_set() else 0.0
+
+    @property
+    def ready(self) -> bool:
+        return self._ready.is_set()
+
+    def wait_ready(self, timeout: float | None = None) -> bool:
+        return self._ready.wait(timeout)
+
+    def run(self, shutdown: Shutdown) -> None:
+        started = time.monotonic()
+        self._targets = {
+            p: high for p, (low, high) in self._source.watermarks().items() if high > low
+        }
+        log.info("bootstrap started", end_offsets=self._targets)
+        self._check_caught_up(started)
+        while not shutdown.requested:
+            records = self._source.poll_batch(self._batch_size, 0.5)
+            if records:
+                self._apply(records)
+            if not self._ready.is_set():
+                self._check_caught_up(started)
+
+    def _apply(self, records: list[Record]) -> None:
+        rejected: list[OutRecord] = []
+        store = self._store
+        for record in records:
+            try:
+                user = decode_user(record)
+            except BadRecord as exc:
+                rejected.append(dead_letter(record, str(exc)))
+                continue
+            assert record.key is not None  # decode_user refuses null keys
+            store.apply(record.key.decode(), user, record.timestamp_ms)
+        self._metrics.inc("users_applied", len(records) - len(rejected))
+        if rejected:
+            self._dead_letters.send_all(rejected)
+            self._dead_letters.flush()
+            self._metrics.inc("users_dead_lettered", len(rejected))
+            log.warning("user records dead-lettered", count=len(rejected))
+
+    def _check_caught_up(self, started: float) -> None:
+        positions = self._source.positions()
+        if all(positions.get(p, -1) >= end for p, end in self._targets.items()):
+            self._ready.set()
+            log.info(
+                "bootstrap complete",
+                users=len(self._store),
+                seconds=round(time.monotonic() - started, 3),
+            )
