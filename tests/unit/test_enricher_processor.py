@@ -1,0 +1,209 @@
+"""The enricher's batch logic over in-memory inputs: join, filter, grace, dead letters, offsets.
+
+Kafka and user-state are replaced by plain in-memory stand-ins of their *interfaces* here; the
+real brokers are exercised in tests/integration.
+"""
+
+from collections.abc import Sequence
+
+import orjson
+from clickstream_common.contracts import User, event_id
+from clickstream_common.metrics import Metrics
+from clickstream_common.records import OutRecord, Record
+from clickstream_enricher.directory import UserMatch
+from clickstream_enricher.pending import PendingClicks
+from clickstream_enricher.processor import ClickProcessor, OutputTopics
+from clickstream_enricher.query import DEFAULT_QUERY, compile_query
+from clickstream_user_state.store import UserStore
+
+TOPICS = OutputTopics("vip-action", "click.dlq", "click.unmatched")
+
+
+class Source:
+    def __init__(self):
+        self.batches: list[list[Record]] = []
+        self.commits: list[dict] = []
+
+    def poll_batch(self, max_records, timeout):
+        return self.batches.pop(0) if self.batches else []
+
+    def commit(self, next_offsets):
+        self.commits.append(dict(next_offsets))
+
+
+class Sink:
+    def __init__(self):
+        self.sent: list[OutRecord] = []
+
+    def send_all(self, records):
+        self.sent.extend(records)
+
+    def flush(self, timeout=60):
+        pass
+
+    def on(self, topic):
+        return [r for r in self.sent if r.topic == topic]
+
+
+class StoreDirectory:
+    """user-state's own store behind the enricher's lookup interface."""
+
+    def __init__(self, store: UserStore):
+        self.store = store
+        self.requests = 0
+
+    def lookup(self, keys: Sequence[tuple[str, int | None]]):
+        self.requests += 1
+        return [
+            UserMatch(r.found.value, r.user)
+            for r in (self.store.lookup(uid, at) for uid, at in keys)
+        ]
+
+
+class Clock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+def click(offset, user_id, action="checkout", partition=0, ts=1_000):
+    value = {"user_id": user_id, "page": offset, "action": action, "device": "mobile", "agent": "a"}
+    return Record("click", partition, offset, user_id.encode(), orjson.dumps(value), ts)
+
+
+def make(sql=DEFAULT_QUERY, grace=5.0, capacity=100, mode="as_of"):
+    store = UserStore()
+    store.apply("p", User("p", "Pat", "PLATINUM"), 0)
+    store.apply("g", User("g", "Gil", "GOLD"), 0)
+    source, sink, clock = Source(), Sink(), Clock()
+    directory = StoreDirectory(store)
+    processor = ClickProcessor(
+        source=source,
+        sink=sink,
+        users=directory,
+        query=compile_query(sql),
+        topics=TOPICS,
+        join_mode=mode,
+        pending=PendingClicks(grace, capacity),
+        metrics=Metrics("test"),
+        clock=clock,
+    )
+    return processor, source, sink, store, clock, directory
+
+
+def test_platinum_clicks_become_vip_actions_with_one_lookup_per_batch():
+    processor, source, sink, _, _, directory = make()
+    source.batches = [[click(0, "p"), click(1, "g"), click(2, "p", action="cart")]]
+    processor.step(0)
+    vip = [orjson.loads(r.value) for r in sink.on("vip-action")]
+    assert vip == [
+        {
+            "event_id": event_id("click", 0, 0),
+            "user_id": "p",
+            "name": "Pat",
+            "page": 0,
+            "action": "checkout",
+            "event_time": "1970-01-01T00:00:01.000Z",
+        },
+        {
+            "event_id": event_id("click", 0, 2),
+            "user_id": "p",
+            "name": "Pat",
+            "page": 2,
+            "action": "cart",
+            "event_time": "1970-01-01T00:00:01.000Z",
+        },
+    ]
+    assert [r.key for r in sink.on("vip-action")] == [b"p", b"p"]
+    assert directory.requests == 1
+    assert source.commits == [{("click", 0): 3}]
+
+
+def test_malformed_clicks_go_to_the_dlq_and_are_committed():
+    processor, source, sink, _, _, _ = make()
+    bad = Record("click", 0, 0, b"p", b"{oops", 1)
+    source.batches = [[bad, click(1, "p")]]
+    processor.step(0)
+    (dead,) = sink.on("click.dlq")
+    assert dead.value == b"{oops"
+    assert dict(dead.headers)["dlq.source.offset"] == "0"
+    assert len(sink.on("vip-action")) == 1
+    assert source.commits == [{("click", 0): 2}]
+
+
+def test_unknown_user_waits_and_joins_when_the_user_arrives():
+    processor, source, sink, store, clock, _ = make()
+    source.batches = [[click(0, "late"), click(1, "p")]]
+    processor.step(0)
+    assert len(sink.on("vip-action")) == 1
+    # Offset 0 is held, so nothing of partition 0 may be committed past it.
+    assert source.commits == [{("click", 0): 0}]
+    store.apply("late", User("late", "Lee", "PLATINUM"), 0)
+    clock.now += 1
+    processor.step(0)
+    assert [orjson.loads(r.value)["user_id"] for r in sink.on("vip-action")] == ["p", "late"]
+    assert source.commits[-1] == {("click", 0): 2}
+
+
+def test_unknown_user_goes_to_unmatched_after_the_grace_period():
+    processor, source, sink, _, clock, _ = make(grace=2.0)
+    source.batches = [[click(0, "ghost")]]
+    processor.step(0)
+    assert sink.on("click.unmatched") == []
+    clock.now += 2.5
+    processor.step(0)
+    (unmatched,) = sink.on("click.unmatched")
+    assert "grace" in dict(unmatched.headers)["dlq.error"]
+    assert source.commits[-1] == {("click", 0): 1}
+
+
+def test_grace_buffer_is_bounded():
+    processor, source, sink, _, _, _ = make(capacity=2)
+    source.batches = [[click(i, f"ghost{i}") for i in range(5)]]
+    processor.step(0)
+    reasons = [dict(r.headers)["dlq.error"] for r in sink.on("click.unmatched")]
+    assert len(reasons) == 3 and all("buffer full" in r for r in reasons)
+    assert source.commits == [{("click", 0): 3}]
+
+
+def test_without_grace_an_unknown_user_is_unmatched_at_once():
+    processor, source, sink, _, _, _ = make(grace=0)
+    source.batches = [[click(0, "ghost")]]
+    processor.step(0)
+    assert len(sink.on("click.unmatched")) == 1
+
+
+def test_left_join_emits_unknown_users_with_nulls_after_grace():
+    sql = (
+        "INSERT INTO VipActions SELECT Clicks.user_id, Users.name, Clicks.page FROM Clicks "
+        "LEFT JOIN Users ON Clicks.user_id = Users.user_id"
+    )
+    processor, source, sink, _, clock, _ = make(sql=sql, grace=1.0)
+    source.batches = [[click(0, "ghost"), click(1, "g")]]
+    processor.step(0)
+    clock.now += 2
+    processor.step(0)
+    rows = [orjson.loads(r.value) for r in sink.on("vip-action")]
+    assert [(r["user_id"], r["name"]) for r in rows] == [("g", "Gil"), ("ghost", None)]
+    assert sink.on("click.unmatched") == []
+
+
+def test_as_of_uses_the_version_valid_at_event_time_and_latest_does_not():
+    for mode, expected in (("as_of", 0), ("latest", 1)):
+        processor, source, sink, store, _, _ = make(mode=mode)
+        store.apply("g", User("g", "Gil", "PLATINUM"), 5_000)  # promoted after the click
+        source.batches = [[click(0, "g", ts=1_000)]]
+        processor.step(0)
+        assert len(sink.on("vip-action")) == expected, mode
+
+
+def test_revoked_partitions_drop_their_waiting_clicks():
+    processor, source, sink, _, clock, _ = make()
+    source.batches = [[click(0, "ghost", partition=1)]]
+    processor.step(0)
+    processor.on_revoke([("click", 1)])
+    clock.now += 10
+    processor.step(0)
+    assert sink.on("click.unmatched") == []

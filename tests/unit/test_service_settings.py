@@ -1,0 +1,64 @@
+import pytest
+from clickstream_common.settings import SettingsError
+from clickstream_enricher.settings import Settings as EnricherSettings
+from clickstream_rabbit_bridge.settings import Settings as BridgeSettings
+from clickstream_user_state.settings import Settings as UserStateSettings
+
+
+def test_defaults_follow_the_design_contracts():
+    enricher = EnricherSettings.from_env({})
+    assert (enricher.clicks_topic, enricher.vip_actions_topic) == ("click", "vip-action")
+    assert (enricher.dead_letter_topic, enricher.unmatched_topic) == ("click.dlq", "click.unmatched")
+    assert enricher.join_mode == "as_of"
+    assert enricher.query.join == "inner"
+    bridge = BridgeSettings.from_env({})
+    assert (bridge.topology.exchange, bridge.topology.queue) == ("vip-actions", "vip-actions")
+    assert bridge.topology.binding_key == "#"
+    user_state = UserStateSettings.from_env({})
+    assert (user_state.users_topic, user_state.users_dlq_topic) == ("user", "user.dlq")
+
+
+@pytest.mark.parametrize(
+    ("settings", "environ", "named"),
+    [
+        (EnricherSettings, {"JOIN_MODE": "sometimes"}, "JOIN_MODE"),
+        (EnricherSettings, {"JOIN_GRACE_MS": "soon"}, "JOIN_GRACE_MS"),
+        (EnricherSettings, {"BATCH_SIZE": "0"}, "BATCH_SIZE"),
+        (EnricherSettings, {"HTTP_PORT": "70000"}, "HTTP_PORT"),
+        (EnricherSettings, {"LOG_LEVEL": "loud"}, "LOG_LEVEL"),
+        (EnricherSettings, {"ENRICHER_QUERY": "SELECT 1 FROM Clicks GROUP BY 1"}, "ENRICHER_QUERY"),
+        (EnricherSettings, {"ENRICHER_QUERY_FILE": "/nonexistent.sql"}, "ENRICHER_QUERY_FILE"),
+        (BridgeSettings, {"RABBITMQ_URL": "http://x"}, "RABBITMQ_URL"),
+        (BridgeSettings, {"RABBITMQ_QUEUE_TYPE": "stream"}, "RABBITMQ_QUEUE_TYPE"),
+        (UserStateSettings, {"USER_HISTORY_VERSIONS": "0"}, "USER_HISTORY_VERSIONS"),
+    ],
+)
+def test_a_bad_value_is_refused_naming_its_variable(settings, environ, named):
+    with pytest.raises(SettingsError, match=named):
+        settings.from_env(environ)
+
+
+def test_every_problem_is_reported_at_once():
+    with pytest.raises(SettingsError) as caught:
+        EnricherSettings.from_env({"JOIN_MODE": "x", "BATCH_SIZE": "y"})
+    assert len(caught.value.problems) == 2
+
+
+def test_query_must_insert_into_the_configured_output_stream():
+    sql = "INSERT INTO Elsewhere SELECT Clicks.page FROM Clicks JOIN Users ON Clicks.user_id = Users.user_id"
+    with pytest.raises(SettingsError, match="OUTPUT_STREAM"):
+        EnricherSettings.from_env({"ENRICHER_QUERY": sql})
+
+
+def test_query_can_come_from_a_file(tmp_path):
+    path = tmp_path / "q.sql"
+    path.write_text(
+        "INSERT INTO VipActions SELECT Users.name AS who FROM Clicks c "
+        "JOIN Users ON c.user_id = Users.user_id"
+    )
+    assert EnricherSettings.from_env({"ENRICHER_QUERY_FILE": str(path)}).query.columns == ("who",)
+
+
+def test_the_rabbitmq_password_stays_out_of_the_settings_repr():
+    settings = BridgeSettings.from_env({"RABBITMQ_URL": "amqp://u:s3cret@host/%2F"})
+    assert "s3cret" not in repr(settings)
