@@ -8,7 +8,10 @@ from clickstream_user_state.settings import Settings as UserStateSettings
 def test_defaults_follow_the_design_contracts():
     enricher = EnricherSettings.from_env({})
     assert (enricher.clicks_topic, enricher.vip_actions_topic) == ("click", "vip-action")
-    assert (enricher.dead_letter_topic, enricher.unmatched_topic) == ("click.dlq", "click.unmatched")
+    assert (enricher.dead_letter_topic, enricher.unmatched_topic) == (
+        "click.dlq",
+        "click.unmatched",
+    )
     assert enricher.join_mode == "as_of"
     assert enricher.query.join == "inner"
     bridge = BridgeSettings.from_env({})
@@ -45,7 +48,10 @@ def test_every_problem_is_reported_at_once():
 
 
 def test_query_must_insert_into_the_configured_output_stream():
-    sql = "INSERT INTO Elsewhere SELECT Clicks.page FROM Clicks JOIN Users ON Clicks.user_id = Users.user_id"
+    sql = (
+        "INSERT INTO Elsewhere SELECT Clicks.page FROM Clicks "
+        "JOIN Users ON Clicks.user_id = Users.user_id"
+    )
     with pytest.raises(SettingsError, match="OUTPUT_STREAM"):
         EnricherSettings.from_env({"ENRICHER_QUERY": sql})
 

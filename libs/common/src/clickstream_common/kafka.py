@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +30,15 @@ from clickstream_common.settings import KafkaSettings
 _librdkafka_log = logging.getLogger("librdkafka")
 
 PartitionKey = tuple[str, int]
+
+_LEADER_MOVING = frozenset(
+    {
+        KafkaError.NOT_LEADER_FOR_PARTITION,
+        KafkaError.LEADER_NOT_AVAILABLE,
+        KafkaError.UNKNOWN_TOPIC_OR_PART,
+        KafkaError._UNKNOWN_PARTITION,
+    }
+)
 
 
 class KafkaFatalError(RuntimeError):
@@ -182,11 +192,23 @@ class TableReader:
         self._consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in self.partitions])
 
     def watermarks(self, timeout: float = 30) -> dict[int, tuple[int, int]]:
-        """(low, high) of each partition; reading up to `high` as seen at start is 'caught up'."""
-        return {
-            p: self._consumer.get_watermark_offsets(TopicPartition(self._topic, p), timeout=timeout)
-            for p in self.partitions
-        }
+        """(low, high) of each partition; reading up to `high` as seen at start is 'caught up'.
+
+        A topic created a moment ago may have no leader yet; that passes, so it is retried.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return {
+                    p: self._consumer.get_watermark_offsets(
+                        TopicPartition(self._topic, p), timeout=timeout
+                    )
+                    for p in self.partitions
+                }
+            except KafkaException as exc:
+                if exc.args[0].code() not in _LEADER_MOVING or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
 
     def positions(self) -> dict[int, int]:
         """The next offset to read per partition; it moves past control records too."""
