@@ -12,11 +12,18 @@ def rec(value):
 def test_routing_key_is_prefixed_action_and_message_id_is_event_id():
     body = orjson.dumps({"event_id": "e1", "action": "checkout", "user_id": "u"})
     delivery = to_delivery(rec(body))
-    assert (delivery.routing_key, delivery.message_id, delivery.body) == ("vip.checkout", "e1", body)
+    assert (delivery.routing_key, delivery.message_id, delivery.body) == (
+        "vip.checkout",
+        "e1",
+        body,
+    )
 
 
 def test_unsafe_or_missing_action_still_routes():
-    assert to_delivery(rec(orjson.dumps({"event_id": "e", "action": "a.b#"}))).routing_key == "vip.a_b_"
+    assert (
+        to_delivery(rec(orjson.dumps({"event_id": "e", "action": "a.b#"}))).routing_key
+        == "vip.a_b_"
+    )
     assert to_delivery(rec(orjson.dumps({"event_id": "e"}))).routing_key == "vip.unknown"
 
 

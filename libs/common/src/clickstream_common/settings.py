@@ -6,6 +6,7 @@ raised together so an operator fixes a bad deployment in one round, and each nam
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -23,6 +24,13 @@ class SettingsError(ValueError):
     def __init__(self, problems: Iterable[str]) -> None:
         self.problems = tuple(problems)
         super().__init__("invalid configuration: " + "; ".join(self.problems))
+
+
+def _finite_float(raw: str) -> float:
+    value = float(raw)
+    if not math.isfinite(value):
+        raise ValueError(raw)
+    return value
 
 
 @dataclass
@@ -70,7 +78,7 @@ class Env:
     def number(
         self, name: str, default: float, *, min: float | None = None, max: float | None = None
     ) -> float:
-        value = self._parse(name, default, float, "a number")
+        value = self._parse(name, default, _finite_float, "a finite number")
         self._check_range(name, value, min, max)
         return value
 

@@ -43,11 +43,11 @@ class GeneratorSettings:
             topic_partitions=env.integer("TOPIC_PARTITIONS", 4, min=1),
             users=env.integer("GENERATOR_USERS", 1000, min=1),
             clicks=env.integer("GENERATOR_CLICKS", 0, min=0),
-            rate=_finite(env, "GENERATOR_RATE", 100.0, high=None),
+            rate=env.number("GENERATOR_RATE", 100.0, min=0.0),
             seed=env.integer("GENERATOR_SEED", 42),
             level_weights=_level_weights(env, "GENERATOR_LEVEL_WEIGHTS"),
-            unknown_user_share=_finite(env, "GENERATOR_UNKNOWN_USER_SHARE", 0.05, high=1.0),
-            malformed_share=_finite(env, "GENERATOR_MALFORMED_SHARE", 0.0, high=1.0),
+            unknown_user_share=env.number("GENERATOR_UNKNOWN_USER_SHARE", 0.05, min=0.0, max=1.0),
+            malformed_share=env.number("GENERATOR_MALFORMED_SHARE", 0.0, min=0.0, max=1.0),
         )
         if settings.users_topic == settings.clicks_topic:
             env.problems.append(
@@ -64,15 +64,6 @@ class GeneratorSettings:
             unknown_user_share=self.unknown_user_share,
             malformed_share=self.malformed_share,
         )
-
-
-def _finite(env: Env, name: str, default: float, *, high: float | None) -> float:
-    """`Env.number` lets nan and inf through, and neither is a rate or a share."""
-    value = env.number(name, default, min=0.0, max=high)
-    if not math.isfinite(value):
-        env.problems.append(f"{name}={value} is not a finite number")
-        return default
-    return value
 
 
 def _topic(env: Env, name: str, default: str) -> str:

@@ -1,0 +1,39 @@
+# The two commands of the README are `make run` and `make test`; the rest are their parts.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+UV := uv
+
+.PHONY: help setup run test lint unit integration brokers brokers-stop clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+setup:  ## install uv if missing and the locked environment
+	@scripts/setup.sh
+
+run:  ## brokers + the four services, and VIP actions arriving live (Ctrl-C stops all)
+	@scripts/run.sh
+
+test: setup lint  ## the whole suite: lint, types, unit, integration on real brokers
+	$(UV) run pytest tests
+
+lint: setup  ## ruff and mypy
+	$(UV) run ruff check .
+	$(UV) run ruff format --check .
+	$(UV) run mypy
+
+unit: setup  ## pure logic only, no brokers
+	$(UV) run pytest tests/unit
+
+integration: setup  ## real Kafka and RabbitMQ (started locally unless KAFKA_BOOTSTRAP_SERVERS/RABBITMQ_URL are set)
+	$(UV) run pytest tests/integration
+
+brokers:  ## start the local Kafka and RabbitMQ
+	@scripts/brokers.sh start
+
+brokers-stop:  ## stop them
+	@scripts/brokers.sh stop
+
+clean:  ## stop the brokers and remove everything under .local/
+	-@scripts/brokers.sh stop
+	rm -rf .local
