@@ -7,6 +7,7 @@ import time
 
 import pytest
 from clickstream_common.rabbit_consumer import QueueReader
+from confluent_kafka import Producer
 
 from tests.integration.conftest import Names, Pipeline
 from tests.support.brokers import Brokers
@@ -22,6 +23,16 @@ GENERATED = {
     "GENERATOR_UNKNOWN_USER_SHARE": "0.05",
     "GENERATOR_MALFORMED_SHARE": "0.02",
 }
+
+
+def produce_bad_users(brokers: Brokers, topic: str) -> list[bytes]:
+    """User records off the contract; user-state must dead-letter each and keep going."""
+    bad = [b"{not json", b'{"user_id": "k1", "name": 3, "level": "GOLD"}', b'["a", "list"]']
+    producer = Producer({"bootstrap.servers": brokers.kafka})
+    for index, value in enumerate(bad):
+        producer.produce(topic, key=f"k{index}".encode(), value=value)
+    assert producer.flush(30) == 0
+    return bad
 
 
 def drain(brokers: Brokers, queue: str, until: int, timeout: float = 180) -> list[bytes]:
@@ -78,6 +89,7 @@ def test_generated_clicks_reach_rabbitmq_exactly_as_the_seed_sql_says(
     bridge.wait_ready()
     generator = pipeline.start("generator", **GENERATED)
     assert generator.wait_exit() == 0, generator.log_tail()
+    bad_users = produce_bad_users(brokers, names.users)
 
     expected = expected_outcome(
         read_topic(brokers.kafka, names.users), read_topic(brokers.kafka, names.clicks)
@@ -92,5 +104,7 @@ def test_generated_clicks_reach_rabbitmq_exactly_as_the_seed_sql_says(
     print(f"\nend-to-end: {summary}")
     assert (result.missing, result.unexpected, result.duplicated) == (0, 0, 0), result.line()
 
+    dead_users = wait_for_count(brokers, f"{names.users}.dlq", len(bad_users))
+    assert sorted(r.value for r in dead_users) == sorted(bad_users)
     for service in (enricher, bridge, user_state):
         assert service.terminate() == 0, service.log_tail()

@@ -67,6 +67,9 @@ class Clock:
     def __call__(self):
         return self.now
 
+    def advance(self, seconds):
+        self.now += seconds
+
 
 def click(offset, user_id, action="checkout", partition=0, ts=1_000):
     value = {"user_id": user_id, "page": offset, "action": action, "device": "mobile", "agent": "a"}
@@ -89,6 +92,7 @@ def make(sql=DEFAULT_QUERY, grace=5.0, capacity=100, mode="as_of"):
         pending=PendingClicks(grace, capacity),
         metrics=Metrics("test"),
         clock=clock,
+        sleep=clock.advance,
     )
     return processor, source, sink, store, clock, directory
 
@@ -207,3 +211,16 @@ def test_revoked_partitions_drop_their_waiting_clicks():
     clock.now += 10
     processor.step(0)
     assert sink.on("click.unmatched") == []
+
+
+def test_drain_settles_waiting_clicks_without_reading_more_then_commits_all():
+    processor, source, sink, store, clock, _ = make(grace=1.0)
+    source.batches = [[click(0, "late"), click(1, "ghost"), click(2, "p")]]
+    processor.step(0)
+    store.apply("late", User("late", "Lee", "PLATINUM"), 0)
+    source.batches = [[click(3, "p")]]  # must stay unread
+    processor.drain()
+    assert [orjson.loads(r.value)["page"] for r in sink.on("vip-action")] == [2, 0]
+    assert len(sink.on("click.unmatched")) == 1
+    assert source.commits[-1] == {("click", 0): 3}
+    assert source.batches == [[click(3, "p")]]

@@ -61,6 +61,7 @@ class ClickProcessor:
         batch_size: int = 1000,
         retry_interval: float = 0.1,
         clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._source = source
         self._sink = sink
@@ -73,6 +74,7 @@ class ClickProcessor:
         self._batch_size = batch_size
         self._retry_interval = retry_interval
         self._clock = clock
+        self._sleep = sleep
         self._next_retry = 0.0
         self.offsets = OffsetTracker()
         for name, text in (
@@ -94,11 +96,23 @@ class ClickProcessor:
     def run(self, shutdown: Shutdown) -> None:
         while not shutdown.requested:
             self.step(0.1 if len(self._pending) else 0.5)
-        log.info("enricher draining", pending_handed_back=len(self._pending))
+        self.drain()
 
-    def step(self, timeout: float) -> int:
+    def drain(self) -> None:
+        """Finish the clicks still waiting for their user, reading nothing new.
+
+        Each resolves or expires within the grace period, so this ends within it; afterwards the
+        commit covers everything read and a restart re-emits nothing.
+        """
+        if len(self._pending):
+            log.info("draining clicks that wait for their user", pending=len(self._pending))
+        while len(self._pending):
+            self.step(0, consume=False)
+            self._sleep(self._retry_interval)
+
+    def step(self, timeout: float, *, consume: bool = True) -> int:
         """Process one batch; returns the records read."""
-        records = self._source.poll_batch(self._batch_size, timeout)
+        records = self._source.poll_batch(self._batch_size, timeout) if consume else []
         now = self._clock()
         outputs: list[OutRecord] = []
         fresh: list[tuple[Record, Click]] = []
