@@ -214,7 +214,7 @@ def test_revoked_partitions_drop_their_waiting_clicks():
 
 
 def test_drain_settles_waiting_clicks_without_reading_more_then_commits_all():
-    processor, source, sink, store, clock, _ = make(grace=1.0)
+    processor, source, sink, store, _, _ = make(grace=1.0)
     source.batches = [[click(0, "late"), click(1, "ghost"), click(2, "p")]]
     processor.step(0)
     store.apply("late", User("late", "Lee", "PLATINUM"), 0)

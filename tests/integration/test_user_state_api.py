@@ -1,0 +1,86 @@
+"""user-state's HTTP API over a real users topic: versions, tombstones, levels, bad requests."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+
+import pytest
+from confluent_kafka import Producer
+
+from tests.integration.conftest import Names, Pipeline
+from tests.support.brokers import Brokers
+from tests.support.services import Service
+
+pytestmark = pytest.mark.integration
+
+T0 = 1_700_000_000_000
+
+
+def post(service: Service, path: str, body: bytes) -> tuple[int, dict]:
+    request = urllib.request.Request(service.url + path, data=body, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def user(user_id: str, name: str, level: str) -> bytes:
+    return json.dumps({"user_id": user_id, "name": name, "level": level}).encode()
+
+
+def test_lookups_levels_and_errors(brokers: Brokers, names: Names, pipeline: Pipeline) -> None:
+    producer = Producer({"bootstrap.servers": brokers.kafka})
+    service = pipeline.start("user-state")
+    service.wait_ready()
+    for key, value, at in [
+        ("a", user("a", "Ann", "gold"), T0),
+        ("a", user("a", "Ann", "PLATINUM"), T0 + 1000),
+        ("b", user("b", "Bo", "PLATINUM"), T0),
+        ("c", user("c", "Cy", "SILVER"), T0),
+        ("c", None, T0 + 500),
+    ]:
+        producer.produce(names.users, key=key.encode(), value=value, timestamp=at)
+    assert producer.flush(30) == 0
+
+    keys = [
+        ["a", T0 + 10],
+        ["a", T0 + 2000],
+        ["a", None],
+        ["c", T0 + 100],
+        ["c", None],
+        ["zz", None],
+    ]
+    deadline = time.monotonic() + 30
+    while True:
+        status, body = post(service, "/v1/lookup", json.dumps({"keys": keys}).encode())
+        assert status == 200, body
+        if body["results"][4]["found"] == "absent" or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    results = body["results"]
+    assert [r["found"] for r in results] == [
+        "found",
+        "found",
+        "found",
+        "found",
+        "absent",
+        "unknown",
+    ]
+    assert [r["user"]["level"] for r in results[:4]] == ["GOLD", "PLATINUM", "PLATINUM", "SILVER"]
+
+    assert service.get("/v1/users/a")[0] == 200
+    assert json.loads(service.get(f"/v1/users/a?at={T0 + 5}")[1])["user"]["level"] == "GOLD"
+    assert service.get("/v1/users/c")[0] == 404
+    platinum = json.loads(service.get("/v1/users?level=platinum")[1])
+    assert [u["user_id"] for u in platinum["users"]] == ["a", "b"]
+
+    assert post(service, "/v1/lookup", b"{oops")[0] == 400
+    assert post(service, "/v1/lookup", b'{"keys": [["a", "yesterday"]]}')[0] == 400
+    assert service.get("/v1/users/a?at=soon")[0] == 400
+    assert service.get("/nowhere")[0] == 404
+    metrics = service.get("/metrics")[1].decode()
+    assert "user_state_lookup_keys_total" in metrics
+    assert service.terminate() == 0
