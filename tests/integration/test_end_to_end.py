@@ -6,11 +6,11 @@ from __future__ import annotations
 import time
 
 import pytest
-from clickstream_common.rabbit_consumer import QueueReader
 from confluent_kafka import Producer
 
 from tests.integration.conftest import Names, Pipeline
 from tests.support.brokers import Brokers
+from tests.support.collect import drain
 from tests.support.oracle import Expectation, compare, expected_outcome, read_topic
 
 pytestmark = pytest.mark.integration
@@ -33,24 +33,6 @@ def produce_bad_users(brokers: Brokers, topic: str) -> list[bytes]:
         producer.produce(topic, key=f"k{index}".encode(), value=value)
     assert producer.flush(30) == 0
     return bad
-
-
-def drain(brokers: Brokers, queue: str, until: int, timeout: float = 180) -> list[bytes]:
-    """Collect messages until `until` arrived and then a quiet spell shows nothing more comes."""
-    reader = QueueReader(brokers.rabbitmq, queue)
-    bodies: list[bytes] = []
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline:
-            for received in reader.messages(idle_timeout=3):
-                assert received.persistent and received.content_type == "application/json"
-                assert received.message_id and received.message_id.encode() in received.body
-                bodies.append(received.body)
-            if len(bodies) >= until:
-                return bodies
-    finally:
-        reader.close()
-    return bodies
 
 
 def wait_for_count(brokers: Brokers, topic: str, count: int, timeout: float = 60) -> list:
@@ -97,7 +79,7 @@ def test_generated_clicks_reach_rabbitmq_exactly_as_the_seed_sql_says(
     levels = {row[1] for row in expected.vip_rows}
     assert expected.invalid_clicks and expected.unmatched_clicks and levels, "dataset lacks a case"
 
-    bodies = drain(brokers, names.queue, sum(expected.vip_rows.values()))
+    bodies = drain(brokers.rabbitmq, names.queue, sum(expected.vip_rows.values()))
     result = compare(expected.vip_rows, bodies)
     dead, unmatched = check_side_outputs(brokers, names, expected)
     summary = f"clicks={expected.clicks} {result.line()} dead_lettered={dead} unmatched={unmatched}"

@@ -7,8 +7,9 @@ import time
 import pytest
 
 from tests.integration.conftest import Names, Pipeline
-from tests.integration.test_end_to_end import check_side_outputs, drain
+from tests.integration.test_end_to_end import check_side_outputs
 from tests.support.brokers import Brokers
+from tests.support.collect import drain
 from tests.support.oracle import compare, expected_outcome, read_topic
 
 pytestmark = pytest.mark.integration
@@ -44,7 +45,7 @@ def test_stopping_and_restarting_mid_stream_loses_nothing(
     expected = expected_outcome(
         read_topic(brokers.kafka, names.users), read_topic(brokers.kafka, names.clicks)
     )
-    bodies = drain(brokers, names.queue, sum(expected.vip_rows.values()))
+    bodies = drain(brokers.rabbitmq, names.queue, sum(expected.vip_rows.values()))
     result = compare(expected.vip_rows, bodies)
     check_side_outputs(brokers, names, expected)
     print(f"\nrestart: {result.line()}")
