@@ -24,12 +24,11 @@ from confluent_kafka import (
 )
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
-from clickstream_common.records import OutRecord, Record
+from clickstream_common.records import OutRecord, PartitionKey, Record
 from clickstream_common.settings import KafkaSettings
 
 _librdkafka_log = logging.getLogger("librdkafka")
 
-PartitionKey = tuple[str, int]
 
 _LEADER_MOVING = frozenset(
     {

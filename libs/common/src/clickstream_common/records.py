@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,3 +26,20 @@ class OutRecord:
     key: bytes | None
     value: bytes | None
     headers: tuple[tuple[str, str], ...] = ()
+
+
+PartitionKey = tuple[str, int]
+
+
+class RecordSource(Protocol):
+    """What a service's loop needs from a consumer group: batches in, explicit commits out."""
+
+    def poll_batch(self, max_records: int, timeout: float) -> list[Record]: ...
+    def commit(self, next_offsets: Mapping[PartitionKey, int]) -> None: ...
+
+
+class RecordSink(Protocol):
+    """What it needs from a producer: `flush` raises unless everything sent was acknowledged."""
+
+    def send_all(self, records: Iterable[OutRecord]) -> None: ...
+    def flush(self, timeout: float = ...) -> None: ...

@@ -6,7 +6,7 @@ restart then re-reads that click instead of losing it (DESIGN § Semantics 4 and
 
 from __future__ import annotations
 
-from clickstream_common.kafka import PartitionKey
+from clickstream_common.records import PartitionKey
 
 
 class OffsetTracker:

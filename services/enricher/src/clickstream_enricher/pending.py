@@ -12,8 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from clickstream_common.contracts import Click
-from clickstream_common.kafka import PartitionKey
-from clickstream_common.records import Record
+from clickstream_common.records import PartitionKey, Record
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,17 +7,16 @@ the compiled query, produce, wait for Kafka's acknowledgement, and only then com
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Literal
 
 from clickstream_common.contracts import BadRecord, Click, decode_click, encode_json, event_id
 from clickstream_common.dead_letter import dead_letter
-from clickstream_common.kafka import PartitionKey
 from clickstream_common.lifecycle import Shutdown
 from clickstream_common.logging import get_logger
 from clickstream_common.metrics import Metrics
-from clickstream_common.records import OutRecord, Record
+from clickstream_common.records import OutRecord, PartitionKey, Record, RecordSink, RecordSource
 
 from clickstream_enricher.directory import UserDirectory, UserMatch
 from clickstream_enricher.offsets import OffsetTracker
@@ -27,16 +26,6 @@ from clickstream_enricher.query import CompiledQuery
 log = get_logger(__name__)
 
 JoinMode = Literal["as_of", "latest"]
-
-
-class ClickSource(Protocol):
-    def poll_batch(self, max_records: int, timeout: float) -> list[Record]: ...
-    def commit(self, next_offsets: Mapping[PartitionKey, int]) -> None: ...
-
-
-class RecordSink(Protocol):
-    def send_all(self, records: Iterable[OutRecord]) -> None: ...
-    def flush(self, timeout: float = ...) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -50,7 +39,7 @@ class ClickProcessor:
     def __init__(
         self,
         *,
-        source: ClickSource,
+        source: RecordSource,
         sink: RecordSink,
         users: UserDirectory,
         query: CompiledQuery,

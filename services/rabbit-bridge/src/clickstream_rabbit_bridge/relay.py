@@ -7,33 +7,22 @@ unroutable is dead-lettered with the reason rather than blocking the stream for 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Sequence
 from typing import Protocol
 
 from clickstream_common.contracts import BadRecord
 from clickstream_common.dead_letter import dead_letter
-from clickstream_common.kafka import PartitionKey
 from clickstream_common.lifecycle import Shutdown
 from clickstream_common.logging import get_logger
 from clickstream_common.metrics import Metrics
 from clickstream_common.rabbit import OutboundMessage, PublishOutcome
-from clickstream_common.records import OutRecord, Record
+from clickstream_common.records import OutRecord, PartitionKey, Record, RecordSink, RecordSource
 
 from clickstream_rabbit_bridge.messages import to_delivery
 
 log = get_logger(__name__)
 
 RETURNED_ATTEMPTS = 3
-
-
-class RecordSource(Protocol):
-    def poll_batch(self, max_records: int, timeout: float) -> list[Record]: ...
-    def commit(self, next_offsets: Mapping[PartitionKey, int]) -> None: ...
-
-
-class RecordSink(Protocol):
-    def send_all(self, records: Iterable[OutRecord]) -> None: ...
-    def flush(self, timeout: float = ...) -> None: ...
 
 
 class Publisher(Protocol):
