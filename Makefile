@@ -17,10 +17,11 @@ run:  ## brokers + the four services, and VIP actions arriving live (Ctrl-C stop
 test: setup lint  ## the whole suite: lint, types, unit, integration on real brokers
 	$(UV) run pytest tests
 
-lint: setup  ## ruff and mypy
+lint: setup  ## ruff, mypy and hadolint
 	$(UV) run ruff check .
 	$(UV) run ruff format --check .
 	$(UV) run mypy
+	$(UV) run hadolint services/*/Dockerfile deploy/images/*/Dockerfile
 
 unit: setup  ## pure logic only, no brokers
 	$(UV) run pytest tests/unit

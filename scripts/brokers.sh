@@ -6,6 +6,7 @@
 #   scripts/brokers.sh stop     stop the brokers this checkout started
 #   scripts/brokers.sh status   print whether each broker answers
 #   scripts/brokers.sh env      print the exports that point clients at them
+#   scripts/brokers.sh kafka-jars  only resolve the Kafka jars into .local/kafka/lib, print that path
 #
 # With KAFKA_BOOTSTRAP_SERVERS (or RABBITMQ_URL) already set, that broker is neither provisioned
 # nor started: `start` only waits for it to answer.
@@ -375,9 +376,10 @@ case "${1:-}" in
   start) lock; kafka_start; rabbit_start ;;
   stop) lock; kafka_stop; rabbit_stop ;;
   status) cmd_status ;;
+  kafka-jars) lock; kafka_resolve; echo "$KAFKA_LIB" ;;
   env)
     printf 'export KAFKA_BOOTSTRAP_SERVERS=%q\n' "${EXT_KAFKA:-$LOCAL_BOOTSTRAP}"
     printf 'export RABBITMQ_URL=%q\n' "${EXT_RABBIT:-$LOCAL_RABBITMQ_URL}"
     ;;
-  *) echo "usage: $0 {start|stop|status|env}" >&2; exit 2 ;;
+  *) echo "usage: $0 {start|stop|status|env|kafka-jars}" >&2; exit 2 ;;
 esac

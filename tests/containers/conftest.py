@@ -9,6 +9,7 @@ which the local image honours too.
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import time
@@ -145,7 +146,9 @@ def container_brokers(engine: None) -> Iterator[ContainerBrokers]:
     rabbit.start()
     try:
         external = f"127.0.0.1:{kafka_port}"
-        admin = AdminClient({"bootstrap.servers": external})
+        # librdkafka's connection-refused lines while the broker boots are expected: route them
+        # through logging instead of stderr.
+        admin = AdminClient({"bootstrap.servers": external, "logger": logging.getLogger("rdkafka")})
         _wait(lambda: admin.list_topics(timeout=5).brokers, "Kafka container", kafka)
         rabbit_url = f"amqp://guest:guest@127.0.0.1:{rabbit.get_exposed_port(5672)}/%2F"
 
