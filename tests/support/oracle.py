@@ -73,6 +73,8 @@ def iso_millis(epoch_ms: int) -> str:
 
 def parse_click(row: KafkaRow) -> dict[str, object] | None:
     """The click as DESIGN.md defines it, or None when it must be dead-lettered."""
+    if row.key is None:
+        return None
     try:
         value = json.loads(row.value) if row.value is not None else None
     except ValueError:

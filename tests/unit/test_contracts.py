@@ -50,6 +50,11 @@ def test_bad_clicks_are_refused_with_a_reason(value, reason):
         decode_click(record(value))
 
 
+def test_click_without_a_key_is_refused():
+    with pytest.raises(BadRecord, match="null key"):
+        decode_click(record(CLICK, key=None))
+
+
 def test_user_level_is_upper_cased_and_tombstone_is_none():
     user = decode_user(record({"user_id": "1", "name": "A", "level": "platinum"}))
     assert user is not None and user.level == "PLATINUM"

@@ -102,7 +102,13 @@ def decode_user(record: Record, max_bytes: int = MAX_RECORD_BYTES) -> User | Non
 
 
 def decode_click(record: Record, max_bytes: int = MAX_RECORD_BYTES) -> Click:
-    """Event time is the click's own `event_time` if present, else the Kafka record timestamp."""
+    """Event time is the click's own `event_time` if present, else the Kafka record timestamp.
+
+    A null key is refused: clicks are partitioned by user_id, and one without a key lands on an
+    arbitrary partition, out of order with the rest of that user's clicks.
+    """
+    if record.key is None:
+        raise BadRecord("null key: a click record must be keyed by user_id")
     obj = _object(record, max_bytes)
     user_id = _text(obj, "user_id")
     if not user_id:
