@@ -1,6 +1,15 @@
+import re
+
 import orjson
 import pytest
 from clickstream_common.contracts import (
+    MAX_ACTION_CHARS,
+    MAX_AGENT_CHARS,
+    MAX_DEVICE_CHARS,
+    MAX_EVENT_TIME_MS,
+    MAX_LEVEL_CHARS,
+    MAX_NAME_CHARS,
+    MAX_USER_ID_CHARS,
     BadRecord,
     decode_click,
     decode_user,
@@ -18,6 +27,7 @@ def record(value, key=b"1", topic="click", timestamp_ms=1_700_000_000_000):
 
 
 CLICK = {"user_id": "1", "page": 5535, "action": "selection", "device": "computer", "agent": "x"}
+USER = {"user_id": "1", "name": "A", "level": "GOLD"}
 
 
 def test_click_without_event_time_takes_the_record_timestamp():
@@ -42,12 +52,55 @@ def test_click_event_time_wins_over_the_record_timestamp():
         ({**CLICK, "action": 3}, "wrong type: action"),
         ({**CLICK, "user_id": ""}, "empty user_id"),
         ({**CLICK, "event_time": -1}, "wrong type: event_time"),
+        ({**CLICK, "event_time": 1.5}, "wrong type: event_time"),
+        ({**CLICK, "event_time": MAX_EVENT_TIME_MS + 1}, "out of range: event_time"),
         ({**CLICK, "agent": "x" * 70_000}, "oversized"),
+        ({**CLICK, "referrer": "x"}, "unknown field: referrer"),
+        ({**CLICK, "name": "Ann"}, "unknown field: name"),
+        ({**CLICK, "x" * 500: 1}, re.escape("unknown field: " + "x" * 64 + "...")),
+        ({**CLICK, "tab\there": 1}, re.escape("unknown field: tab\\there")),
+        (
+            {**CLICK, "user_id": "u" * (MAX_USER_ID_CHARS + 1)},
+            re.escape(f"too long: user_id ({MAX_USER_ID_CHARS + 1} chars > {MAX_USER_ID_CHARS})"),
+        ),
+        ({**CLICK, "action": "a" * (MAX_ACTION_CHARS + 1)}, "too long: action"),
+        ({**CLICK, "device": "d" * (MAX_DEVICE_CHARS + 1)}, "too long: device"),
+        ({**CLICK, "agent": "é" * (MAX_AGENT_CHARS + 1)}, "too long: agent"),
+        (b'{"user_id": "1", "page": 1, "action": "\xff"}', "not UTF-8: invalid byte at offset 39"),
+        (b"\xfe\xff{}", "not UTF-8"),
+        (b'{"user_id": "\\ud800"}', "not JSON"),
+        (b"", "not JSON"),
     ],
 )
 def test_bad_clicks_are_refused_with_a_reason(value, reason):
     with pytest.raises(BadRecord, match=reason):
         decode_click(record(value))
+
+
+def test_not_json_and_not_utf8_are_different_reasons():
+    with pytest.raises(BadRecord) as bad_json:
+        decode_click(record(b'{"user_id": "1",'))
+    with pytest.raises(BadRecord) as bad_utf8:
+        decode_click(record(b'{"user_id": "\xc3\x28"}'))
+    assert str(bad_json.value).startswith("not JSON")
+    assert str(bad_utf8.value).startswith("not UTF-8")
+
+
+def test_click_fields_at_their_limits_are_accepted():
+    click = decode_click(
+        record(
+            {
+                "user_id": "u" * MAX_USER_ID_CHARS,
+                "page": 2**63,
+                "action": "a" * MAX_ACTION_CHARS,
+                "device": "d" * MAX_DEVICE_CHARS,
+                "agent": "é" * MAX_AGENT_CHARS,
+                "event_time": MAX_EVENT_TIME_MS,
+            }
+        )
+    )
+    assert click.as_row()["event_time"] == "9999-12-31T23:59:59.999Z"
+    assert len(click.agent) == MAX_AGENT_CHARS
 
 
 def test_click_without_a_key_is_refused():
@@ -67,11 +120,49 @@ def test_user_level_is_upper_cased_and_tombstone_is_none():
         (None, {"user_id": "1", "name": "A", "level": "GOLD"}, "null key"),
         (b"2", {"user_id": "1", "name": "A", "level": "GOLD"}, "key does not match"),
         (b"1", {"user_id": "1", "level": "GOLD"}, "missing field: name"),
+        (b"1", {"user_id": "1", "name": "A", "level": ""}, "empty level"),
+        (b"1", {"user_id": "1", "name": "A", "level": "  "}, "empty level"),
+        (b"1", {"user_id": "1", "name": "A", "level": None}, "missing field: level"),
+        (b"1", {"user_id": "1", "name": "A", "level": 3}, "wrong type: level"),
+        (b"1", {**USER, "email": "a@example.com"}, "unknown field: email"),
+        (b"1", {**USER, "page": 1}, "unknown field: page"),
+        (
+            b"1",
+            {**USER, "name": "n" * (MAX_NAME_CHARS + 1)},
+            re.escape(f"too long: name ({MAX_NAME_CHARS + 1} chars > {MAX_NAME_CHARS})"),
+        ),
+        (b"1", {**USER, "level": "L" * (MAX_LEVEL_CHARS + 1)}, "too long: level"),
+        (
+            b"u" * (MAX_USER_ID_CHARS + 1),
+            {**USER, "user_id": "u" * (MAX_USER_ID_CHARS + 1)},
+            "too long: key",
+        ),
+        (b"\xff", USER, "key is not UTF-8: invalid byte at offset 0"),
+        (b"1", b'{"user_id": "1", "name": "\xed\xa0\x80", "level": "GOLD"}', "not UTF-8"),
+        (b"1", b'{"user_id": "1", "name": "A", "level": "GOLD"', "not JSON"),
     ],
 )
 def test_bad_users_are_refused(key, value, reason):
     with pytest.raises(BadRecord, match=reason):
         decode_user(record(value, key=key))
+
+
+def test_a_tombstone_with_a_non_utf8_key_is_refused():
+    """user-state keys its table by the key's text: such a tombstone could not delete anything."""
+    with pytest.raises(BadRecord, match="key is not UTF-8"):
+        decode_user(record(None, key=b"\xc3"))
+
+
+def test_unknown_levels_are_data_and_upper_cased():
+    user = decode_user(record({**USER, "level": "diamond"}))
+    assert user is not None and user.level == "DIAMOND"
+
+
+def test_user_fields_at_their_limits_are_accepted():
+    user_id = "ü" * MAX_USER_ID_CHARS
+    value = {"user_id": user_id, "name": "n" * MAX_NAME_CHARS, "level": "l" * MAX_LEVEL_CHARS}
+    user = decode_user(record(value, key=user_id.encode()))
+    assert user is not None and user.user_id == user_id
 
 
 def test_event_time_format_round_trips_with_milliseconds():

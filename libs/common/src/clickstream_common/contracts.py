@@ -18,6 +18,22 @@ from clickstream_common.records import Record
 MAX_RECORD_BYTES = 64 * 1024
 LEVELS = ("BRONZE", "SILVER", "GOLD", "PLATINUM")
 
+# Longest accepted value of each text field, in characters: a record past them is a producer bug
+# or an attack on the users table, never a real user or click.
+MAX_USER_ID_CHARS = 128
+MAX_NAME_CHARS = 256
+MAX_LEVEL_CHARS = 64
+MAX_ACTION_CHARS = 64
+MAX_DEVICE_CHARS = 64
+MAX_AGENT_CHARS = 1024
+# 9999-12-31T23:59:59.999Z: the last instant the VipActions event_time format can write.
+MAX_EVENT_TIME_MS = 253_402_300_799_999
+
+USER_FIELDS = frozenset({"user_id", "name", "level"})
+CLICK_FIELDS = frozenset({"user_id", "page", "action", "device", "agent", "event_time"})
+
+_MAX_REASON_NAME_CHARS = 64
+
 
 class BadRecord(ValueError):
     """A record that does not meet its topic's contract; the message is the dead-letter reason."""
@@ -53,7 +69,15 @@ class Click:
         }
 
 
-def _object(record: Record, max_bytes: int) -> dict[str, Any]:
+def _clip(name: str) -> str:
+    """A field name fit for a dead-letter reason: bounded, and printable."""
+    clipped = name[:_MAX_REASON_NAME_CHARS]
+    if not clipped.isprintable():
+        clipped = clipped.encode("unicode_escape").decode("ascii")
+    return clipped + "..." if len(name) > _MAX_REASON_NAME_CHARS else clipped
+
+
+def _object(record: Record, max_bytes: int, fields: frozenset[str]) -> dict[str, Any]:
     value = record.value
     if value is None:
         raise BadRecord("null value")
@@ -62,43 +86,77 @@ def _object(record: Record, max_bytes: int) -> dict[str, Any]:
     try:
         parsed = orjson.loads(value)
     except orjson.JSONDecodeError as exc:
+        # orjson validates UTF-8 before parsing; tell a bad encoding apart from bad JSON.
+        try:
+            value.decode("utf-8")
+        except UnicodeDecodeError as bad:
+            raise BadRecord(f"not UTF-8: invalid byte at offset {bad.start}") from None
         raise BadRecord(f"not JSON: {exc}") from None
-    if not isinstance(parsed, dict):
+    if parsed.__class__ is not dict:
         raise BadRecord(f"not a JSON object: {type(parsed).__name__}")
+    if not fields.issuperset(parsed):
+        unknown = next(name for name in parsed if name not in fields)
+        raise BadRecord(f"unknown field: {_clip(unknown)}")
     return parsed
 
 
-def _text(obj: dict[str, Any], field: str) -> str:
+def _text(obj: dict[str, Any], field: str, max_chars: int) -> str:
     value = obj.get(field)
-    if value is None:
-        raise BadRecord(f"missing field: {field}")
-    if not isinstance(value, str):
+    if value.__class__ is not str:
+        if value is None:
+            raise BadRecord(f"missing field: {field}")
         raise BadRecord(f"wrong type: {field} must be a string, got {type(value).__name__}")
+    if len(value) > max_chars:
+        raise BadRecord(f"too long: {field} ({len(value)} chars > {max_chars})")
     return value
 
 
 def _integer(obj: dict[str, Any], field: str) -> int:
     value = obj.get(field)
-    if value is None:
-        raise BadRecord(f"missing field: {field}")
-    if isinstance(value, bool) or not isinstance(value, int):
+    if value.__class__ is not int:
+        if value is None:
+            raise BadRecord(f"missing field: {field}")
         raise BadRecord(f"wrong type: {field} must be an integer, got {type(value).__name__}")
     return value
 
 
-def decode_user(record: Record, max_bytes: int = MAX_RECORD_BYTES) -> User | None:
-    """Return the user, or None for a tombstone (a null value with a key deletes that user)."""
-    if record.key is None:
-        raise BadRecord("null key: a user record must be keyed by user_id")
-    if record.value is None:
-        return None
-    obj = _object(record, max_bytes)
-    user_id = _text(obj, "user_id")
+def _user_id(obj: dict[str, Any]) -> str:
+    user_id = _text(obj, "user_id", MAX_USER_ID_CHARS)
     if not user_id:
         raise BadRecord("empty user_id")
-    if record.key != user_id.encode():
+    return user_id
+
+
+def _key_text(key: bytes) -> str:
+    try:
+        text = key.decode("utf-8")
+    except UnicodeDecodeError as bad:
+        raise BadRecord(f"key is not UTF-8: invalid byte at offset {bad.start}") from None
+    if len(text) > MAX_USER_ID_CHARS:
+        raise BadRecord(f"too long: key ({len(text)} chars > {MAX_USER_ID_CHARS})")
+    return text
+
+
+def decode_user(record: Record, max_bytes: int = MAX_RECORD_BYTES) -> User | None:
+    """Return the user, or None for a tombstone (a null value with a key deletes that user).
+
+    The key is the user_id in UTF-8, for tombstones too: the table is keyed by its text.
+    """
+    if record.key is None:
+        raise BadRecord("null key: a user record must be keyed by user_id")
+    key = _key_text(record.key)
+    if record.value is None:
+        return None
+    obj = _object(record, max_bytes, USER_FIELDS)
+    user_id = _user_id(obj)
+    if key != user_id:
         raise BadRecord("key does not match user_id")
-    return User(user_id=user_id, name=_text(obj, "name"), level=_text(obj, "level").upper())
+    name = _text(obj, "name", MAX_NAME_CHARS)
+    level = _text(obj, "level", MAX_LEVEL_CHARS)
+    if not level.strip():
+        raise BadRecord("empty level")
+    # Levels are data: one the pipeline has never seen is stored and looked up like the others.
+    return User(user_id=user_id, name=name, level=level.upper())
 
 
 def decode_click(record: Record, max_bytes: int = MAX_RECORD_BYTES) -> Click:
@@ -109,23 +167,23 @@ def decode_click(record: Record, max_bytes: int = MAX_RECORD_BYTES) -> Click:
     """
     if record.key is None:
         raise BadRecord("null key: a click record must be keyed by user_id")
-    obj = _object(record, max_bytes)
-    user_id = _text(obj, "user_id")
-    if not user_id:
-        raise BadRecord("empty user_id")
+    obj = _object(record, max_bytes, CLICK_FIELDS)
+    user_id = _user_id(obj)
     event_time = obj.get("event_time")
     if event_time is None:
         event_time_ms = record.timestamp_ms
-    elif isinstance(event_time, bool) or not isinstance(event_time, int) or event_time < 0:
+    elif event_time.__class__ is not int or event_time < 0:
         raise BadRecord("wrong type: event_time must be non-negative epoch milliseconds")
+    elif event_time > MAX_EVENT_TIME_MS:
+        raise BadRecord(f"out of range: event_time ({event_time} > {MAX_EVENT_TIME_MS})")
     else:
         event_time_ms = event_time
     return Click(
         user_id=user_id,
         page=_integer(obj, "page"),
-        action=_text(obj, "action"),
-        device=_text(obj, "device"),
-        agent=_text(obj, "agent"),
+        action=_text(obj, "action", MAX_ACTION_CHARS),
+        device=_text(obj, "device", MAX_DEVICE_CHARS),
+        agent=_text(obj, "agent", MAX_AGENT_CHARS),
         event_time_ms=event_time_ms,
     )
 

@@ -13,7 +13,9 @@ pika is not thread-safe, so every connection belongs to its own I/O thread runni
 from __future__ import annotations
 
 import logging
+import os
 import random
+import ssl
 import threading
 import time
 from collections import OrderedDict, deque
@@ -46,6 +48,8 @@ _PUBLISH_CHUNK = 500
 _BACKOFF_MIN = 0.5
 _BACKOFF_MAX = 30.0
 _JOIN_TIMEOUT = 10.0
+
+CA_FILE_VARIABLE = "RABBITMQ_CA_FILE"
 
 REASON_CONNECTION_LOST = "connection lost"
 REASON_CONFIRM_TIMEOUT = "confirm timeout"
@@ -149,13 +153,24 @@ def _describe(exc: BaseException, secrets: Iterable[str]) -> str:
 
 
 def _parameters(url: str, connection_name: str) -> pika.URLParameters:
-    """Parse the URL without ever echoing it back unmasked."""
+    """Parse the URL without ever echoing it back unmasked.
+
+    An amqps:// URL gets pika's default TLS context (system CAs, or SSL_CERT_FILE / SSL_CERT_DIR;
+    host name checked against the URL's host), which also trusts the CA in RABBITMQ_CA_FILE if
+    that is set, for a broker with a private CA.
+    """
     try:
         params = pika.URLParameters(url)
     except Exception as exc:
         raise ValueError(
             f"invalid RabbitMQ URL {mask_url(url)}: {_describe(exc, _secrets_of(url))}"
         ) from None
+    ca_file = os.environ.get(CA_FILE_VARIABLE, "").strip()
+    if params.ssl_options is not None and ca_file:
+        try:
+            params.ssl_options.context.load_verify_locations(cafile=ca_file)
+        except (OSError, ssl.SSLError) as exc:
+            raise ValueError(f"{CA_FILE_VARIABLE}={ca_file!r} cannot be loaded: {exc}") from None
     params.client_properties = {
         **(params.client_properties or {}),
         "connection_name": connection_name,

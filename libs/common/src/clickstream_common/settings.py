@@ -2,6 +2,10 @@
 
 Every service reads its settings once at start through `Env`; all problems are collected and
 raised together so an operator fixes a bad deployment in one round, and each names its variable.
+
+A secret (`Env.secret`) may instead come from a mounted file: `<NAME>_FILE` names the file and
+its content, stripped, is the value (Kubernetes and Docker secrets). No problem message ever
+quotes a secret's value.
 """
 
 from __future__ import annotations
@@ -68,6 +72,35 @@ class Env:
     def optional_str(self, name: str) -> str | None:
         return self._raw(name)
 
+    def secret(self, name: str, default: str | None = None) -> str | None:
+        """`name`'s value, or the stripped content of the file `<name>_FILE` names.
+
+        Setting both is an error (which one wins would be a guess), and so is a file that
+        cannot be read or is empty; the problems name the variable, never the value.
+        """
+        file_variable = f"{name}_FILE"
+        direct = self._raw(name)
+        path = self._raw(file_variable)
+        if path is None:
+            return direct if direct is not None else default
+        if direct is not None:
+            self.problems.append(f"{name} and {file_variable} are both set: set only one")
+            return default
+        try:
+            with open(path, encoding="utf-8") as secret_file:
+                content = secret_file.read().strip()
+        except OSError as exc:
+            reason = exc.strerror or type(exc).__name__
+            self.problems.append(f"{file_variable}={path!r} cannot be read: {reason}")
+            return default
+        except UnicodeDecodeError:
+            self.problems.append(f"{file_variable}={path!r} is not UTF-8 text")
+            return default
+        if not content:
+            self.problems.append(f"{file_variable}={path!r} names an empty file")
+            return default
+        return content
+
     def integer(
         self, name: str, default: int, *, min: int | None = None, max: int | None = None
     ) -> int:
@@ -132,11 +165,23 @@ class KafkaSettings:
     bootstrap_servers: str
     client_options: Mapping[str, str]
 
+    def __repr__(self) -> str:
+        shown = {
+            option: "***" if option in _KAFKA_SECRET_OPTIONS else value
+            for option, value in self.client_options.items()
+        }
+        return (
+            f"KafkaSettings(bootstrap_servers={self.bootstrap_servers!r}, client_options={shown!r})"
+        )
+
     @classmethod
     def read(cls, env: Env) -> KafkaSettings:
         options: dict[str, str] = {}
         for variable, option in _KAFKA_PASSTHROUGH.items():
-            value = env.optional_str(variable)
+            if option in _KAFKA_SECRET_OPTIONS:
+                value = env.secret(variable)
+            else:
+                value = env.optional_str(variable)
             if value is not None:
                 options[option] = value
         return cls(
@@ -154,7 +199,12 @@ _KAFKA_PASSTHROUGH = {
     "KAFKA_SASL_USERNAME": "sasl.username",
     "KAFKA_SASL_PASSWORD": "sasl.password",
     "KAFKA_SSL_CA_LOCATION": "ssl.ca.location",
+    "KAFKA_SSL_CERTIFICATE_LOCATION": "ssl.certificate.location",
+    "KAFKA_SSL_KEY_LOCATION": "ssl.key.location",
+    "KAFKA_SSL_KEY_PASSWORD": "ssl.key.password",
 }
+# Read with Env.secret (so <NAME>_FILE works) and masked in repr.
+_KAFKA_SECRET_OPTIONS = frozenset({"sasl.password", "ssl.key.password"})
 
 
 @dataclass(frozen=True)

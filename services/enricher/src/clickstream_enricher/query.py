@@ -790,13 +790,38 @@ def _row_functions(
     return project, matches, evaluate
 
 
+# Deepest expression tree accepted. The compiled predicate nests one closure per level, so this
+# also bounds the stack a row's evaluation needs; real queries are a dozen levels deep.
+MAX_QUERY_DEPTH: Final[int] = 100
+
+
+def _check_depth(root: exp.Expression) -> None:
+    """Refuse a tree deeper than MAX_QUERY_DEPTH, walking it without recursion."""
+    stack = [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_QUERY_DEPTH:
+            raise _unsupported(f"expression nested deeper than {MAX_QUERY_DEPTH} levels")
+        stack.extend((child, depth + 1) for child in node.iter_expressions())
+
+
 def compile_query(sql: str, streams: StreamNames = StreamNames()) -> CompiledQuery:
     """Parse and validate ``sql`` once; raise QueryError naming whatever cannot be run."""
+    try:
+        return _compile(sql, streams)
+    except RecursionError:
+        # sqlglot's recursive-descent parser gives out on deep nesting (some 50 parentheses).
+        raise _unsupported(f"expression nested deeper than {MAX_QUERY_DEPTH} levels") from None
+
+
+def _compile(sql: str, streams: StreamNames) -> CompiledQuery:
     if streams.clicks.lower() == streams.users.lower():
         raise QueryError(
             f"the clicks and users streams need different names, both {streams.clicks!r}"
         )
-    target, select = _split_statement(_parse_one(sql), streams)
+    statement = _parse_one(sql)
+    _check_depth(statement)
+    target, select = _split_statement(statement, streams)
     _refuse_extra_args(select, _SELECT_ALLOWED)
 
     from_clause = select.args.get("from_") or select.args.get("from")

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from clickstream_common.rabbit import Topology
+from clickstream_common.rabbit import CA_FILE_VARIABLE, Topology
 from clickstream_common.settings import Env, KafkaSettings, ObservabilitySettings
 
 
@@ -15,6 +16,7 @@ class Settings:
     kafka: KafkaSettings
     observability: ObservabilitySettings
     rabbitmq_url: str
+    rabbitmq_ca_file: str | None
     topology: Topology
     vip_actions_topic: str
     dead_letter_topic: str
@@ -29,9 +31,13 @@ class Settings:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = Env(dict(environ)) if environ is not None else Env()
         topic = env.text("VIP_ACTIONS_TOPIC", "vip-action")
-        url = env.text("RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
+        # A secret: RABBITMQ_URL_FILE may name a mounted file holding it instead.
+        url = env.secret("RABBITMQ_URL") or "amqp://guest:guest@127.0.0.1:5672/%2F"
         if not url.startswith(("amqp://", "amqps://")):
             env.problems.append("RABBITMQ_URL must start with amqp:// or amqps://")
+        ca_file = env.optional_str(CA_FILE_VARIABLE)
+        if ca_file is not None and not (os.path.isfile(ca_file) and os.access(ca_file, os.R_OK)):
+            env.problems.append(f"{CA_FILE_VARIABLE}={ca_file!r} is not a readable file")
         queue_type: Literal["classic", "quorum"] = (
             "classic"
             if env.choice("RABBITMQ_QUEUE_TYPE", "quorum", ("quorum", "classic")) == "classic"
@@ -41,6 +47,7 @@ class Settings:
             kafka=KafkaSettings.read(env),
             observability=ObservabilitySettings.read(env, default_port=8082),
             rabbitmq_url=url,
+            rabbitmq_ca_file=ca_file,
             topology=Topology(
                 exchange=env.text("RABBITMQ_EXCHANGE", "vip-actions"),
                 queue=env.text("RABBITMQ_QUEUE", "vip-actions"),

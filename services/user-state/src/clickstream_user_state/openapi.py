@@ -1,0 +1,266 @@
+"""user-state's HTTP API as an OpenAPI 3.1 document, served at GET /openapi.json.
+
+Written by hand next to the routes in `api.py` and `clickstream_common.http`, and checked against
+the running service by tests/integration/test_user_state_fuzz.py (schemathesis: every documented
+request, valid and invalid, must get a documented answer and never a 5xx).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from clickstream_common.contracts import MAX_USER_ID_CHARS
+
+_JSON = "application/json"
+EXAMPLE_USER_ID: Final = "795-35-5070"
+# Event times and limits are signed 64-bit integers (api.INT64_MIN, api.INT64_MAX).
+_INT64: Final = {"minimum": -(2**63), "maximum": 2**63 - 1}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {_JSON: {"schema": schema}}}
+
+
+_ERRORS: Final[dict[str, str]] = {
+    "400": "Malformed request: the message says what is wrong.",
+    "503": "Bootstrapping: the users table has not caught up with the topic yet.",
+}
+
+
+def _errors(*codes: str) -> dict[str, Any]:
+    return {code: _json(_ref("Error"), _ERRORS[code]) for code in codes}
+
+
+_USER_ID_PARAMETER: Final = {
+    "name": "user_id",
+    "in": "path",
+    "required": True,
+    "description": "The user's id (the users topic's key), percent-encoded UTF-8.",
+    "schema": {"type": "string", "minLength": 1},
+    "example": EXAMPLE_USER_ID,
+}
+
+_AT_PARAMETER: Final = {
+    "name": "at",
+    "in": "query",
+    "required": False,
+    "description": "Event time in epoch milliseconds: answer with the version valid then.",
+    "schema": {"type": "integer", **_INT64},
+}
+
+_LEVEL_PARAMETER: Final = {
+    "name": "level",
+    "in": "query",
+    "required": False,
+    "description": "A level, compared upper-case; without it, the count of users per level.",
+    "schema": {"type": "string", "minLength": 1, "pattern": "\\S"},
+    "example": "PLATINUM",
+}
+
+_LIMIT_PARAMETER: Final = {
+    "name": "limit",
+    "in": "query",
+    "required": False,
+    "description": "With `level`: list at most this many users (the count is of all of them).",
+    "schema": {"type": "integer", **_INT64, "minimum": 0},
+}
+
+
+def _schemas(max_keys_per_lookup: int) -> dict[str, Any]:
+    return {
+        "Error": {
+            "type": "object",
+            "required": ["error"],
+            "properties": {"error": {"type": "string"}},
+        },
+        "User": {
+            "type": "object",
+            "required": ["user_id", "name", "level"],
+            "additionalProperties": False,
+            "properties": {
+                "user_id": {"type": "string", "minLength": 1, "maxLength": MAX_USER_ID_CHARS},
+                "name": {"type": "string"},
+                "level": {"type": "string", "minLength": 1},
+            },
+        },
+        "LookupRequest": {
+            "type": "object",
+            "required": ["keys"],
+            "additionalProperties": False,
+            "example": {"keys": [[EXAMPLE_USER_ID, 1_764_276_743_123], [EXAMPLE_USER_ID, None]]},
+            "properties": {
+                "keys": {
+                    "type": "array",
+                    "maxItems": max_keys_per_lookup,
+                    "description": "Pairs of user_id and event time (epoch ms, or null for the "
+                    "current version).",
+                    "items": {
+                        "type": "array",
+                        "prefixItems": [
+                            {"type": "string"},
+                            {"type": ["integer", "null"], **_INT64},
+                        ],
+                        "minItems": 2,
+                        "maxItems": 2,
+                    },
+                }
+            },
+        },
+        "LookupResult": {
+            "type": "object",
+            "required": ["found", "user"],
+            "additionalProperties": False,
+            "properties": {
+                "found": {
+                    "type": "string",
+                    "enum": ["found", "unknown", "absent"],
+                    "description": "unknown: never seen (it may still arrive); absent: deleted, "
+                    "or first seen after the event time.",
+                },
+                "user": {"oneOf": [_ref("User"), {"type": "null"}]},
+                "beyond_history": {
+                    "type": "boolean",
+                    "description": "Present when the event time predates the retained history "
+                    "and the oldest version answered.",
+                },
+            },
+        },
+        "LookupResponse": {
+            "type": "object",
+            "required": ["results"],
+            "additionalProperties": False,
+            "properties": {
+                "results": {
+                    "type": "array",
+                    "description": "One per key, in the order of the keys.",
+                    "items": _ref("LookupResult"),
+                }
+            },
+        },
+        "LevelCounts": {
+            "type": "object",
+            "required": ["levels", "count"],
+            "additionalProperties": False,
+            "properties": {
+                "levels": {"type": "object", "additionalProperties": {"type": "integer"}},
+                "count": {"type": "integer", "minimum": 0},
+            },
+        },
+        "UsersOfLevel": {
+            "type": "object",
+            "required": ["level", "count", "users"],
+            "additionalProperties": False,
+            "properties": {
+                "level": {"type": "string"},
+                "count": {"type": "integer", "minimum": 0},
+                "users": {"type": "array", "items": _ref("User")},
+            },
+        },
+        "Status": {
+            "type": "object",
+            "required": ["status"],
+            "additionalProperties": False,
+            "properties": {"status": {"type": "string"}},
+        },
+    }
+
+
+def openapi_document(max_keys_per_lookup: int) -> dict[str, Any]:
+    """The document; `max_keys_per_lookup` is the limit `api.py` enforces."""
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "user-state",
+            "version": "1",
+            "description": "The users table of the clickstream VIP pipeline: batch lookups for "
+            "the enricher, users by id and by level, health and metrics.",
+        },
+        "paths": {
+            "/v1/lookup": {
+                "post": {
+                    "operationId": "lookup",
+                    "summary": "Look up many (user_id, event time) pairs in one request.",
+                    "requestBody": {
+                        "required": True,
+                        "content": {_JSON: {"schema": _ref("LookupRequest")}},
+                    },
+                    "responses": {
+                        "200": _json(_ref("LookupResponse"), "One result per key."),
+                        **_errors("400", "503"),
+                        "408": _json(_ref("Error"), "The body did not arrive in time."),
+                        "411": _json(_ref("Error"), "A chunked body: send Content-Length."),
+                        "413": _json(_ref("Error"), "The body is over 16 MiB."),
+                    },
+                }
+            },
+            "/v1/users/{user_id}": {
+                "get": {
+                    "operationId": "getUser",
+                    "summary": "One user: the current version, or the one valid at `at`.",
+                    "parameters": [_USER_ID_PARAMETER, _AT_PARAMETER],
+                    "responses": {
+                        "200": _json(_ref("LookupResult"), "The user."),
+                        "404": _json(_ref("Error"), "Unknown, deleted or not yet created then."),
+                        **_errors("400", "503"),
+                    },
+                }
+            },
+            "/v1/users": {
+                "get": {
+                    "operationId": "listUsers",
+                    "summary": "Users of a level (who are our high status customers), or counts.",
+                    "parameters": [_LEVEL_PARAMETER, _LIMIT_PARAMETER],
+                    "responses": {
+                        "200": _json(
+                            {"oneOf": [_ref("UsersOfLevel"), _ref("LevelCounts")]},
+                            "The users of `level` sorted by id, or the count per level.",
+                        ),
+                        **_errors("400", "503"),
+                    },
+                }
+            },
+            "/healthz": {
+                "get": {
+                    "operationId": "live",
+                    "summary": "Liveness: the process can do work.",
+                    "responses": {"200": _json(_ref("Status"), "Alive.")},
+                }
+            },
+            "/readyz": {
+                "get": {
+                    "operationId": "ready",
+                    "summary": "Readiness: the users table has caught up with the topic.",
+                    "responses": {
+                        "200": _json(_ref("Status"), "Ready."),
+                        "503": _json(_ref("Status"), "Still bootstrapping."),
+                    },
+                }
+            },
+            "/metrics": {
+                "get": {
+                    "operationId": "metrics",
+                    "summary": "Counters in the Prometheus text format.",
+                    "responses": {
+                        "200": {
+                            "description": "Prometheus text exposition format 0.0.4.",
+                            "content": {"text/plain": {"schema": {"type": "string"}}},
+                        }
+                    },
+                }
+            },
+            "/openapi.json": {
+                "get": {
+                    "operationId": "openapi",
+                    "summary": "This document.",
+                    "responses": {
+                        "200": _json({"type": "object"}, "The OpenAPI document of this API.")
+                    },
+                }
+            },
+        },
+        "components": {"schemas": _schemas(max_keys_per_lookup)},
+    }
