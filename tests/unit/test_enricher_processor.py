@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import orjson
 from clickstream_common.contracts import User, event_id
 from clickstream_common.metrics import Metrics
-from clickstream_common.records import OutRecord, Record
+from clickstream_common.records import AtLeastOnceCommitter, OutRecord, Position, Record
 from clickstream_enricher.directory import UserMatch
 from clickstream_enricher.pending import PendingClicks
 from clickstream_enricher.processor import ClickProcessor, OutputTopics
@@ -76,7 +76,7 @@ def click(offset, user_id, action="checkout", partition=0, ts=1_000):
     return Record("click", partition, offset, user_id.encode(), orjson.dumps(value), ts)
 
 
-def make(sql=DEFAULT_QUERY, grace=5.0, capacity=100, mode="as_of"):
+def make(sql=DEFAULT_QUERY, grace=5.0, capacity=100, mode="as_of", committer=None):
     store = UserStore()
     store.apply("p", User("p", "Pat", "PLATINUM"), 0)
     store.apply("g", User("g", "Gil", "GOLD"), 0)
@@ -84,7 +84,7 @@ def make(sql=DEFAULT_QUERY, grace=5.0, capacity=100, mode="as_of"):
     directory = StoreDirectory(store)
     processor = ClickProcessor(
         source=source,
-        sink=sink,
+        committer=committer or AtLeastOnceCommitter(sink, source),
         users=directory,
         query=compile_query(sql),
         topics=TOPICS,
@@ -224,3 +224,197 @@ def test_drain_settles_waiting_clicks_without_reading_more_then_commits_all():
     assert len(sink.on("click.unmatched")) == 1
     assert source.commits[-1] == {("click", 0): 3}
     assert source.batches == [[click(3, "p")]]
+
+
+# Exactly once: outputs and positions in one transaction, resumable past held clicks.
+
+
+class Transactions:
+    """An in-memory stand-in of the exactly-once strategy: each `commit_batch` is one atomic
+    transaction appended to a log that survives a crash of the processor, like Kafka's."""
+
+    exactly_once = True
+
+    def __init__(self):
+        self.log: list[tuple[list[OutRecord], dict]] = []
+        self.events: list[str] = []
+        self.fail_next = False
+
+    def commit_batch(self, outputs, positions):
+        if self.fail_next:
+            self.fail_next = False
+            self.events.append("abort")
+            raise RuntimeError("crash before the transaction committed")
+        self.log.append((list(outputs), dict(positions)))
+        self.events.append("commit")
+
+    def resume(self, partitions):
+        positions = {}
+        for _, committed in self.log:
+            positions.update({p: pos for p, pos in committed.items() if p in partitions})
+        return positions
+
+    def outputs(self, topic):
+        return [r for outputs, _ in self.log for r in outputs if r.topic == topic]
+
+
+def replaying(source, records, upto=None):
+    """What a restarted consumer reads: every record from the committed offset on."""
+    source.batches = [[r for r in records if upto is None or r.offset >= upto]]
+
+
+def restart(store, txn, grace=5.0, clock=None):
+    """A new process: fresh memory, the same user-state, Kafka's committed state in `txn`."""
+    source, sink = Source(), Sink()
+    processor = ClickProcessor(
+        source=source,
+        committer=txn,
+        users=StoreDirectory(store),
+        query=compile_query(DEFAULT_QUERY),
+        topics=TOPICS,
+        join_mode="as_of",
+        pending=PendingClicks(grace, 100),
+        metrics=Metrics("test"),
+        clock=clock or Clock(),
+        sleep=(clock or Clock()).advance,
+    )
+    processor.on_assign([("click", 0)])
+    return processor, source, sink
+
+
+def event_ids(records):
+    return [orjson.loads(r.value)["event_id"] for r in records]
+
+
+def test_exactly_once_commits_outputs_and_offsets_in_one_transaction_not_via_the_consumer():
+    txn = Transactions()
+    processor, source, sink, _, _, _ = make(committer=txn)
+    source.batches = [[click(0, "p"), click(1, "g"), click(2, "p")]]
+    processor.step(0)
+    ((outputs, positions),) = txn.log
+    assert [r.topic for r in outputs] == ["vip-action", "vip-action"]
+    assert positions == {("click", 0): Position(3)}
+    assert source.commits == [] and sink.sent == []
+
+
+def test_exactly_once_restart_past_a_held_click_emits_nothing_twice():
+    txn = Transactions()
+    processor, source, _, store, _, _ = make(committer=txn)
+    records = [click(0, "p"), click(1, "ghost"), click(2, "p"), click(3, "p")]
+    source.batches = [records]
+    processor.step(0)
+    # Offset 1 waits for its user and pins the commit; the note says 2 and 3 are done.
+    (_, positions), *_ = txn.log
+    assert positions == {("click", 0): Position(1, "v1:3:")}
+    assert len(txn.outputs("vip-action")) == 3
+
+    # kill -9, restart: the consumer re-reads from offset 1, and offset 4 is new.
+    clock = Clock()
+    processor, source, _ = restart(store, txn, clock=clock)
+    replaying(source, [*records, click(4, "p")], upto=1)
+    processor.step(0)
+    clock.advance(10)  # ghost's grace runs out
+    processor.step(0)
+
+    vip = event_ids(txn.outputs("vip-action"))
+    assert len(vip) == len(set(vip)) == 4
+    (unmatched,) = txn.outputs("click.unmatched")
+    assert dict(unmatched.headers)["dlq.source.offset"] == "1"
+    assert txn.log[-1][1] == {("click", 0): Position(5)}
+
+
+def test_at_least_once_restart_past_a_held_click_repeats_the_finished_ones():
+    """The contrast, and what 'nothing changes' means: plain offsets, resumed by the consumer."""
+    processor, source, sink, store, _, _ = make()
+    records = [click(0, "p"), click(1, "ghost"), click(2, "p")]
+    source.batches = [records]
+    processor.step(0)
+    assert source.commits == [{("click", 0): 1}]
+    committer = AtLeastOnceCommitter(sink, source)
+    assert committer.resume([("click", 0)]) == {}
+    processor, source2, _ = restart(store, committer)
+    replaying(source2, records, upto=1)
+    processor.step(0)
+    vip = event_ids(sink.on("vip-action"))
+    assert vip.count(event_id("click", 0, 2)) == 2
+
+
+def test_exactly_once_failed_transaction_leaves_nothing_and_the_batch_is_redone():
+    txn = Transactions()
+    processor, source, _, store, _, _ = make(committer=txn)
+    source.batches = [[click(0, "p")]]
+    processor.step(0)
+    records = [click(1, "p"), click(2, "ghost"), click(3, "p")]
+    source.batches = [records]
+    txn.fail_next = True
+    try:
+        processor.step(0)
+        raise AssertionError("the failure must propagate")
+    except RuntimeError:
+        pass
+    assert len(txn.log) == 1
+    processor, source, _ = restart(store, txn)
+    replaying(source, records, upto=1)
+    processor.step(0)
+    vip = event_ids(txn.outputs("vip-action"))
+    assert vip == [event_id("click", 0, o) for o in (0, 1, 3)]
+
+
+def test_exactly_once_note_survives_a_restart_that_reads_only_part_of_the_range():
+    """A restarted owner that has read only some of the noted range must not commit a note that
+    forgets the rest: the later held click still pins, the finished ones stay claimed."""
+    txn = Transactions()
+    processor, source, _, store, _, _ = make(committer=txn)
+    records = [click(0, "ghost0"), click(1, "p"), click(2, "ghost2"), click(3, "p")]
+    source.batches = [records]
+    processor.step(0)
+    assert txn.log[-1][1] == {("click", 0): Position(0, "v1:4:2")}
+    store.apply("ghost0", User("ghost0", "Gus", "PLATINUM"), 0)
+    processor, source, _ = restart(store, txn)
+    replaying(source, records[:2])  # only offsets 0 and 1 arrive in this batch
+    processor.step(0)
+    # 0 joined now; 2 is still held (from the note), so the commit moves to 2, keeping 3 claimed.
+    assert txn.log[-1][1] == {("click", 0): Position(2, "v1:2:")}
+    processor2, source2, _ = restart(store, txn)
+    replaying(source2, records, upto=2)
+    processor2.step(0)
+    vip = event_ids(txn.outputs("vip-action"))
+    assert sorted(vip) == sorted(event_id("click", 0, o) for o in (0, 1, 3))
+    assert len(vip) == len(set(vip))
+
+
+def test_revocation_comes_between_batches_after_the_last_commit():
+    """Rebalance callbacks run inside the poll: everything before is committed, and (exactly
+    once) no transaction is open while partitions are given up."""
+    txn = Transactions()
+    processor, source, _, _, _, _ = make(committer=txn)
+    polls = iter([[click(0, "p", partition=1), click(1, "ghost", partition=1)], []])
+
+    def poll_batch(max_records, timeout):
+        if txn.log:  # second poll: the consumer gives partition 1 up during it
+            txn.events.append("revoke")
+            processor.on_revoke([("click", 1)])
+        return next(polls)
+
+    source.poll_batch = poll_batch
+    processor.step(0)
+    processor.step(0)
+    assert txn.events == ["commit", "revoke"]
+    assert txn.log[0][1] == {("click", 1): Position(1, "v1:1:")}
+    assert len(processor._pending) == 0
+
+
+def test_a_revocation_in_the_middle_of_a_batch_is_refused():
+    txn = Transactions()
+    processor, source, _, _, _, _ = make(committer=txn)
+
+    def commit_batch(outputs, positions):
+        processor.on_revoke([("click", 0)])
+
+    txn.commit_batch = commit_batch
+    source.batches = [[click(0, "p")]]
+    try:
+        processor.step(0)
+        raise AssertionError("must refuse")
+    except RuntimeError as exc:
+        assert "in flight" in str(exc)

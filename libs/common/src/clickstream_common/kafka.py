@@ -1,7 +1,8 @@
-"""confluent-kafka adapters: batch consume, checked produce, topic admin.
+"""confluent-kafka adapters: batch consume, checked and transactional produce, topic admin.
 
 The services see `Record` / `OutRecord` only. Offsets are committed explicitly, and only by the
-caller once the work they cover is done; delivery failures are raised, never swallowed.
+caller once the work they cover is done (or, exactly once, in the transaction holding that work's
+outputs); delivery failures are raised, never swallowed.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from confluent_kafka import (
 )
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
-from clickstream_common.records import OutRecord, PartitionKey, Record
+from clickstream_common.records import OutRecord, PartitionKey, Position, Record
 from clickstream_common.settings import KafkaSettings
 
 _librdkafka_log = logging.getLogger("librdkafka")
@@ -46,6 +47,10 @@ class KafkaFatalError(RuntimeError):
 
 class DeliveryError(RuntimeError):
     """At least one produced record was not acknowledged; its input must not be committed."""
+
+
+class TransactionError(RuntimeError):
+    """A transaction was aborted and could not be completed on retry; nothing of it is visible."""
 
 
 @dataclass(frozen=True)
@@ -100,7 +105,11 @@ class BatchConsumer:
     """A consumer in a group, read in batches, committed explicitly.
 
     Auto-commit is off: the only offsets that reach Kafka are the ones the caller hands to
-    `commit`, after the outputs for them are acknowledged.
+    `commit` after the outputs for them are acknowledged, or that a `TransactionalProducer`
+    commits with them. It reads committed records only (`read_committed`, librdkafka's default,
+    stated here): aborted transactions and open ones past the last stable offset stay unseen.
+
+    The rebalance callbacks run inside `poll_batch` (the client's poll), on the caller's thread.
     """
 
     def __init__(
@@ -110,6 +119,7 @@ class BatchConsumer:
         topics: Sequence[str],
         *,
         on_revoke: Callable[[list[PartitionKey]], None] | None = None,
+        on_assign: Callable[[list[PartitionKey]], None] | None = None,
         options: Mapping[str, Any] | None = None,
     ) -> None:
         config: dict[str, Any] = {
@@ -117,17 +127,33 @@ class BatchConsumer:
             "group.id": group_id,
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
+            "isolation.level": "read_committed",
             "partition.assignment.strategy": "cooperative-sticky",
             "logger": _librdkafka_log,
             **(options or {}),
         }
         self._consumer = Consumer(config)
         self._on_revoke = on_revoke
-        self._consumer.subscribe(list(topics), on_revoke=self._revoked, on_lost=self._revoked)
+        self._on_assign = on_assign
+        self._consumer.subscribe(
+            list(topics),
+            on_assign=self._assigned,
+            on_revoke=self._revoked,
+            on_lost=self._revoked,
+        )
+
+    def _assigned(self, _: Consumer, partitions: list[TopicPartition]) -> None:
+        if self._on_assign is not None and partitions:
+            self._on_assign([(tp.topic, tp.partition) for tp in partitions])
 
     def _revoked(self, _: Consumer, partitions: list[TopicPartition]) -> None:
         if self._on_revoke is not None and partitions:
             self._on_revoke([(tp.topic, tp.partition) for tp in partitions])
+
+    def consumer_group_metadata(self) -> Any:
+        """The group's generation and member id, opaque: a transaction commits offsets with it, so
+        the broker refuses them from a member the group has since moved on from (a zombie)."""
+        return self._consumer.consumer_group_metadata()
 
     def poll_batch(self, max_records: int, timeout: float) -> list[Record]:
         messages = self._consumer.consume(num_messages=max_records, timeout=timeout)
@@ -149,6 +175,23 @@ class BatchConsumer:
             [TopicPartition(t, p) for t, p in partitions], timeout=timeout
         )
         return {(tp.topic, tp.partition): tp.offset for tp in result}
+
+    def committed_positions(
+        self, partitions: Iterable[PartitionKey], timeout: float = 60
+    ) -> dict[PartitionKey, Position]:
+        """The committed offset and its metadata, for the partitions that have one.
+
+        Reading committed, the broker answers only once no transaction still holds an offset
+        commit for them, so the answer is the last one that became visible.
+        """
+        result = self._consumer.committed(
+            [TopicPartition(t, p) for t, p in partitions], timeout=timeout
+        )
+        return {
+            (tp.topic, tp.partition): Position(tp.offset, tp.metadata or "")
+            for tp in result
+            if tp.error is None and tp.offset >= 0
+        }
 
     def close(self) -> None:
         self._consumer.close()
@@ -280,3 +323,210 @@ class CheckedProducer:
 
     def close(self, timeout: float = 30) -> None:
         self.flush(timeout)
+
+
+class TransactionalProducer:
+    """A producer whose records, and the consumer offsets they complete, commit or abort together.
+
+    `transactional_id` must be stable across restarts of one instance and unique among running
+    ones: `init_transactions` (at construction) aborts whatever a previous incarnation with the
+    same id left open, and fences it, so it can write nothing more. Each `transact` is one
+    transaction, begun and ended (committed, or aborted and raised) inside the call, so none is
+    ever open while the caller polls its consumer, where rebalances happen.
+    """
+
+    def __init__(
+        self,
+        settings: KafkaSettings,
+        transactional_id: str,
+        *,
+        options: Mapping[str, Any] | None = None,
+        timeout: float = 60,
+        attempts: int = 3,
+    ) -> None:
+        self.transactional_id = transactional_id
+        self._timeout = timeout
+        self._attempts = attempts
+        self._producer = Producer(
+            {
+                **settings.client_config(),
+                "transactional.id": transactional_id,
+                "enable.idempotence": True,
+                "linger.ms": 5,
+                "compression.type": "lz4",
+                "logger": _librdkafka_log,
+                "error_cb": self._on_error,
+                **(options or {}),
+            }
+        )
+        self._lock = threading.Lock()
+        self._failures: list[str] = []
+        self._fatal: str | None = None
+        self._open = False
+        self.delivered = 0
+        self._retrying(lambda remaining: self._producer.init_transactions(remaining))
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._open
+
+    def transact(
+        self,
+        records: Sequence[OutRecord],
+        offsets: Mapping[PartitionKey, Position],
+        group_metadata: Any,
+    ) -> None:
+        """Write `records` and commit `offsets` for the group in one transaction.
+
+        An error that allows it aborts the transaction, and the whole of it is tried again, up to
+        `attempts` times; then `TransactionError`. A fatal error (this producer fenced by a newer
+        one with its id, say) raises `KafkaFatalError` at once.
+        """
+        for attempt in range(1, self._attempts + 1):
+            try:
+                self._once(records, offsets, group_metadata)
+                return
+            except KafkaFatalError:
+                self._open = False  # nothing more can be done with this producer, abort included
+                raise
+            except KafkaException as exc:
+                error: KafkaError = exc.args[0]
+                if error.fatal():
+                    self._open = False
+                    raise KafkaFatalError(f"transaction failed: {error}") from exc
+                cause = self._take_failures() or str(error)
+                if self._open:
+                    self._abort()
+                if not error.txn_requires_abort():
+                    raise KafkaFatalError(f"transaction failed and aborted: {error}") from exc
+                _librdkafka_log.warning(
+                    "transaction aborted (attempt %d of %d): %s", attempt, self._attempts, cause
+                )
+                if attempt == self._attempts:
+                    raise TransactionError(f"transaction aborted {attempt} times: {cause}") from exc
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _once(
+        self,
+        records: Sequence[OutRecord],
+        offsets: Mapping[PartitionKey, Position],
+        group_metadata: Any,
+    ) -> None:
+        self._take_failures()
+        self._producer.begin_transaction()
+        self._open = True
+        for record in records:
+            self._produce(record)
+        self._producer.poll(0)
+        if offsets:
+            positions = [
+                TopicPartition(t, p, position.offset, position.note)
+                if position.note
+                else TopicPartition(t, p, position.offset)
+                for (t, p), position in offsets.items()
+            ]
+            self._retrying(
+                lambda remaining: self._producer.send_offsets_to_transaction(
+                    positions, group_metadata, remaining
+                )
+            )
+        self._flush()
+        # Any record not delivered makes this fail with an abortable error.
+        self._retrying(lambda remaining: self._producer.commit_transaction(remaining))
+        self._open = False
+
+    def _flush(self) -> None:
+        """Wait for the records' acknowledgements, but stop at a fatal error (fenced, say): the
+        records then never leave, and commit_transaction would wait out its whole timeout."""
+        deadline = time.monotonic() + self._timeout
+        while self._producer.flush(0.2) and time.monotonic() < deadline:
+            if self._fatal is not None:
+                raise KafkaFatalError(f"fatal producer error: {self._fatal}")
+
+    def _on_error(self, error: KafkaError) -> None:
+        if error.fatal() or error.code() == KafkaError._FATAL:
+            self._fatal = str(error)
+
+    def _produce(self, record: OutRecord) -> None:
+        while True:
+            try:
+                self._producer.produce(
+                    record.topic,
+                    value=record.value,
+                    key=record.key,
+                    headers=list(record.headers) if record.headers else None,
+                    on_delivery=self._on_delivery,
+                )
+                return
+            except BufferError:
+                self._producer.poll(0.1)
+
+    def _on_delivery(self, error: KafkaError | None, _: Message) -> None:
+        if error is None:
+            self.delivered += 1
+        else:
+            with self._lock:
+                self._failures.append(str(error))
+
+    def _take_failures(self) -> str:
+        with self._lock:
+            failures, self._failures = self._failures, []
+        return f"{len(failures)} delivery failures, first: {failures[0]}" if failures else ""
+
+    def _abort(self) -> None:
+        try:
+            self._retrying(lambda remaining: self._producer.abort_transaction(remaining))
+        except KafkaException as exc:
+            raise KafkaFatalError(f"cannot abort the transaction: {exc.args[0]}") from exc
+        finally:
+            self._open = False
+
+    def _retrying(self, call: Callable[[float], None]) -> None:
+        """Run a transactional call, again while it fails with a retriable error and time is left;
+        any other error is raised as it came."""
+        deadline = time.monotonic() + self._timeout
+        while True:
+            remaining = max(deadline - time.monotonic(), 0.1)
+            try:
+                call(remaining)
+                return
+            except KafkaException as exc:
+                error: KafkaError = exc.args[0]
+                if error.fatal():
+                    raise KafkaFatalError(f"fatal producer error: {error}") from exc
+                if not error.retriable() or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.1)
+
+    def close(self, timeout: float = 30) -> None:
+        """Abort a transaction left open by an error, then flush; committed work is untouched."""
+        if self._fatal is not None:
+            self._producer.purge()  # nothing queued can be sent any more
+        elif self._open:
+            try:
+                self._abort()
+            except KafkaFatalError as exc:
+                _librdkafka_log.warning("%s", exc)
+        self._producer.flush(0 if self._fatal is not None else timeout)
+
+
+class ExactlyOnceCommitter:
+    """The exactly-once delivery strategy: a batch's outputs and its consumer positions (with
+    their notes, as offset metadata) go in one transaction, so a record's output and its
+    consumption become visible together or not at all."""
+
+    exactly_once = True
+
+    def __init__(self, producer: TransactionalProducer, consumer: BatchConsumer) -> None:
+        self._producer = producer
+        self._consumer = consumer
+
+    def commit_batch(
+        self, outputs: Sequence[OutRecord], positions: Mapping[PartitionKey, Position]
+    ) -> None:
+        self._producer.transact(outputs, positions, self._consumer.consumer_group_metadata())
+
+    def resume(self, partitions: Sequence[PartitionKey]) -> dict[PartitionKey, Position]:
+        # A transaction a dead instance left open holds the answer back until it is aborted:
+        # at once by a new instance with its id, else at transaction.timeout.ms (60 s).
+        return self._consumer.committed_positions(partitions, timeout=120)

@@ -1,8 +1,9 @@
-"""A broker-neutral view of a consumed Kafka record, so domain code needs no client imports."""
+"""A broker-neutral view of Kafka records, and the ports domain code reaches Kafka through (record
+source, sink, batch committer), so it needs no client imports."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -43,3 +44,53 @@ class RecordSink(Protocol):
 
     def send_all(self, records: Iterable[OutRecord]) -> None: ...
     def flush(self, timeout: float = ...) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """Where a consumer group resumes a partition: the next offset to read, and the note stored
+    with that commit (Kafka's offset metadata; "" for none), read back by the next owner."""
+
+    offset: int
+    note: str = ""
+
+
+class BatchCommitter(Protocol):
+    """The delivery strategy: how one batch's outputs, and the input positions they complete,
+    reach Kafka. `commit_batch` returns once both are durable and raises otherwise, in which case
+    none of the batch may be counted as done.
+
+    `exactly_once` says whether outputs and positions commit atomically; only then may a position
+    carry a note of progress past its offset, and `resume` return it to a partition's next owner.
+    """
+
+    @property
+    def exactly_once(self) -> bool: ...
+    def commit_batch(
+        self, outputs: Sequence[OutRecord], positions: Mapping[PartitionKey, Position]
+    ) -> None: ...
+    def resume(self, partitions: Sequence[PartitionKey]) -> dict[PartitionKey, Position]: ...
+
+
+class AtLeastOnceCommitter:
+    """Outputs first, acknowledged; then the offsets. A crash between the two re-emits the batch's
+    outputs on restart, each with the same event_id."""
+
+    exactly_once = False
+
+    def __init__(self, sink: RecordSink, source: RecordSource) -> None:
+        self._sink = sink
+        self._source = source
+
+    def commit_batch(
+        self, outputs: Sequence[OutRecord], positions: Mapping[PartitionKey, Position]
+    ) -> None:
+        if outputs:
+            self._sink.send_all(outputs)
+            self._sink.flush()
+        if positions:
+            self._source.commit({partition: p.offset for partition, p in positions.items()})
+
+    def resume(self, partitions: Sequence[PartitionKey]) -> dict[PartitionKey, Position]:
+        """Nothing beyond the committed offset, where the consumer resumes by itself."""
+        return {}

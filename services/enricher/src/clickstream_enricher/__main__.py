@@ -5,10 +5,18 @@ from __future__ import annotations
 import sys
 
 from clickstream_common.http import HttpServer, Router, add_health_routes
-from clickstream_common.kafka import BatchConsumer, CheckedProducer, TopicSpec, ensure_topics
+from clickstream_common.kafka import (
+    BatchConsumer,
+    CheckedProducer,
+    ExactlyOnceCommitter,
+    TopicSpec,
+    TransactionalProducer,
+    ensure_topics,
+)
 from clickstream_common.lifecycle import Shutdown
 from clickstream_common.logging import configure_logging, get_logger
 from clickstream_common.metrics import Metrics
+from clickstream_common.records import AtLeastOnceCommitter
 from clickstream_common.settings import SettingsError
 from dependency_injector import containers, providers
 
@@ -22,10 +30,24 @@ log = get_logger("clickstream_enricher")
 
 class Container(containers.DeclarativeContainer):
     settings = providers.Dependency(instance_of=Settings)
+    # Joins the group only once user-state is ready, so main provides it then.
+    consumer = providers.Dependency(instance_of=BatchConsumer)
     shutdown = providers.Singleton(Shutdown)
     metrics = providers.Singleton(Metrics, prefix="enricher")
     users = providers.Singleton(UserStateClient, settings.provided.user_state_url, shutdown)
-    producer = providers.Singleton(CheckedProducer, settings.provided.kafka)
+    # ENRICHER_DELIVERY picks the strategy; only the chosen one's producer is ever created.
+    producer = providers.Selector(
+        settings.provided.delivery,
+        at_least_once=providers.Singleton(CheckedProducer, settings.provided.kafka),
+        exactly_once=providers.Singleton(
+            TransactionalProducer, settings.provided.kafka, settings.provided.transactional_id
+        ),
+    )
+    committer = providers.Selector(
+        settings.provided.delivery,
+        at_least_once=providers.Singleton(AtLeastOnceCommitter, producer, consumer),
+        exactly_once=providers.Singleton(ExactlyOnceCommitter, producer, consumer),
+    )
     pending = providers.Singleton(
         PendingClicks, settings.provided.grace_seconds, settings.provided.pending_capacity
     )
@@ -64,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
         ],
     )
     users = container.users()
+    # Exactly once, this is where init_transactions fences and aborts what a previous instance
+    # with the same transactional id left open: before this one reads any committed offset.
     producer = container.producer()
     exit_code = 0
     try:
@@ -71,16 +95,26 @@ def main(argv: list[str] | None = None) -> int:
         users.wait_ready()
         processor: ClickProcessor | None = None
 
+        # Both run inside the consumer's poll, i.e. between batches (see ClickProcessor).
+        def on_assign(partitions: list[tuple[str, int]]) -> None:
+            if processor is not None:
+                processor.on_assign(partitions)
+
         def on_revoke(partitions: list[tuple[str, int]]) -> None:
             if processor is not None:
                 processor.on_revoke(partitions)
 
         consumer = BatchConsumer(
-            settings.kafka, settings.consumer_group, [settings.clicks_topic], on_revoke=on_revoke
+            settings.kafka,
+            settings.consumer_group,
+            [settings.clicks_topic],
+            on_assign=on_assign,
+            on_revoke=on_revoke,
         )
+        container.consumer.override(consumer)
         processor = ClickProcessor(
             source=consumer,
-            sink=producer,
+            committer=container.committer(),
             users=users,
             query=settings.query,
             topics=container.topics(),
@@ -95,6 +129,12 @@ def main(argv: list[str] | None = None) -> int:
             topic=settings.clicks_topic,
             join=settings.query.join,
             join_mode=settings.join_mode,
+            delivery=settings.delivery,
+            **(
+                {"transactional_id": settings.transactional_id}
+                if settings.delivery == "exactly_once"
+                else {}
+            ),
             columns=list(settings.query.columns),
         )
         try:

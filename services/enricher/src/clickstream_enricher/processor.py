@@ -1,7 +1,14 @@
 """The enricher's loop: the seed's query over clicks, joined by batch lookups to user-state.
 
 Per batch: decode (bad records to the DLQ), one lookup for all new and waiting clicks, evaluate
-the compiled query, produce, wait for Kafka's acknowledgement, and only then commit the offsets.
+the compiled query, then hand the outputs and the positions they complete to the delivery strategy
+(a `BatchCommitter`, chosen by ENRICHER_DELIVERY in __main__): at least once, produce, wait for
+Kafka's acknowledgement, and only then commit the offsets; exactly once, both in one transaction.
+
+Rebalances happen only inside `poll_batch`, at the top of a step, when the previous batch is
+already delivered and committed (and, exactly once, no transaction is open): a revoked partition
+is given up with all its finished work committed. Its clicks still waiting for their user are
+dropped here and read again by the next owner, from the committed offset they pin.
 """
 
 from __future__ import annotations
@@ -16,7 +23,13 @@ from clickstream_common.dead_letter import dead_letter
 from clickstream_common.lifecycle import Shutdown
 from clickstream_common.logging import get_logger
 from clickstream_common.metrics import Metrics
-from clickstream_common.records import OutRecord, PartitionKey, Record, RecordSink, RecordSource
+from clickstream_common.records import (
+    BatchCommitter,
+    OutRecord,
+    PartitionKey,
+    Record,
+    RecordSource,
+)
 
 from clickstream_enricher.directory import UserDirectory, UserMatch
 from clickstream_enricher.offsets import OffsetTracker
@@ -40,7 +53,7 @@ class ClickProcessor:
         self,
         *,
         source: RecordSource,
-        sink: RecordSink,
+        committer: BatchCommitter,
         users: UserDirectory,
         query: CompiledQuery,
         topics: OutputTopics,
@@ -53,7 +66,7 @@ class ClickProcessor:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._source = source
-        self._sink = sink
+        self._committer = committer
         self._users = users
         self._query = query
         self._topics = topics
@@ -65,7 +78,8 @@ class ClickProcessor:
         self._clock = clock
         self._sleep = sleep
         self._next_retry = 0.0
-        self.offsets = OffsetTracker()
+        self._in_batch = False
+        self.offsets = OffsetTracker(notes=committer.exactly_once)
         for name, text in (
             ("clicks_consumed", "click records read"),
             ("vip_actions", "VipActions produced"),
@@ -73,12 +87,33 @@ class ClickProcessor:
             ("clicks_dead_lettered", "malformed clicks sent to the DLQ"),
             ("clicks_unmatched", "clicks sent to the unmatched topic"),
             ("clicks_held", "clicks held back to wait for their user"),
+            ("clicks_already_done", "clicks a partition's previous owner finished and committed"),
         ):
             metrics.counter(name, text)
         metrics.gauge("clicks_pending", "clicks waiting for their user now", lambda: len(pending))
+        metrics.gauge(
+            "progress_notes_truncated",
+            "exactly-once commits whose progress note was cut to fit Kafka's metadata limit",
+            lambda: self.offsets.notes_truncated,
+        )
+
+    def on_assign(self, partitions: list[PartitionKey]) -> None:
+        """Take partitions over from their committed positions, and (exactly once) from the note
+        there of what their last owner finished past a held click, so it is not emitted twice."""
+        self.offsets.forget(partitions)
+        resumed = [
+            partition
+            for partition, position in self._committer.resume(partitions).items()
+            if self.offsets.restore(partition, position)
+        ]
+        if resumed:
+            log.info("resuming past clicks held by the previous owner", partitions=resumed)
 
     def on_revoke(self, partitions: list[PartitionKey]) -> None:
-        """Their waiting clicks are re-read by the next owner from the last commit."""
+        """Called from inside `poll_batch` only, so every finished batch is already committed;
+        the waiting clicks are re-read by the next owner from the last commit."""
+        if self._in_batch:
+            raise RuntimeError("partitions revoked while a batch was in flight")
         self._pending.forget(partitions)
         self.offsets.forget(partitions)
 
@@ -102,16 +137,29 @@ class ClickProcessor:
     def step(self, timeout: float, *, consume: bool = True) -> int:
         """Process one batch; returns the records read."""
         records = self._source.poll_batch(self._batch_size, timeout) if consume else []
+        self._in_batch = True
+        try:
+            self._process(records)
+        finally:
+            self._in_batch = False
+        return len(records)
+
+    def _process(self, records: list[Record]) -> None:
         now = self._clock()
         outputs: list[OutRecord] = []
         fresh: list[tuple[Record, Click]] = []
+        already_done = 0
         for record in records:
+            if not self.offsets.admit((record.topic, record.partition), record.offset):
+                already_done += 1
+                continue
             try:
                 fresh.append((record, decode_click(record)))
             except BadRecord as exc:
                 outputs.append(dead_letter(record, str(exc), self._topics.dead_letter))
         self._metrics.inc("clicks_consumed", len(records))
         self._metrics.inc("clicks_dead_lettered", len(outputs))
+        self._metrics.inc("clicks_already_done", already_done)
 
         retries = self._due_retries(now)
         keys = [self._key(click) for _, click in fresh]
@@ -132,13 +180,13 @@ class ClickProcessor:
             self._release(item)
             self._settle(item.record, item.click, UserMatch("unknown"), outputs, expired=True)
 
-        if outputs:
-            self._sink.send_all(outputs)
-            self._sink.flush()
         for record in records:
             self.offsets.done((record.topic, record.partition), record.offset)
-        self._commit()
-        return len(records)
+        positions = self.offsets.positions()
+        if outputs or positions:
+            # Returns only once the outputs are acknowledged and the positions committed.
+            self._committer.commit_batch(outputs, positions)
+            self.offsets.mark_committed(positions)
 
     def _key(self, click: Click) -> tuple[str, int | None]:
         return (click.user_id, click.event_time_ms if self._as_of else None)
@@ -190,9 +238,3 @@ class ClickProcessor:
     def _unmatched(self, record: Record, reason: str) -> OutRecord:
         self._metrics.inc("clicks_unmatched")
         return dead_letter(record, reason, self._topics.unmatched)
-
-    def _commit(self) -> None:
-        offsets = self.offsets.committable()
-        if offsets:
-            self._source.commit(offsets)
-            self.offsets.mark_committed(offsets)

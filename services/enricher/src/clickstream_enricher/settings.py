@@ -3,9 +3,11 @@ so an unsupported construct stops the service at start."""
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from clickstream_common.settings import Env, KafkaSettings, ObservabilitySettings
 
@@ -18,6 +20,8 @@ from clickstream_enricher.query import (
     compile_query,
 )
 
+Delivery = Literal["at_least_once", "exactly_once"]
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -29,6 +33,10 @@ class Settings:
     unmatched_topic: str
     topic_partitions: int
     consumer_group: str
+    # ENRICHER_DELIVERY: exactly_once writes each batch's outputs and offsets in one transaction.
+    delivery: Delivery
+    # Only used exactly once: stable per instance across restarts, unique among running ones.
+    transactional_id: str
     user_state_url: str
     join_mode: JoinMode
     grace_seconds: float
@@ -53,6 +61,13 @@ class Settings:
             if env.choice("JOIN_MODE", "as_of", ("as_of", "latest")) == "latest"
             else "as_of"
         )
+        delivery: Delivery = (
+            "exactly_once"
+            if env.choice("ENRICHER_DELIVERY", "at_least_once", ("at_least_once", "exactly_once"))
+            == "exactly_once"
+            else "at_least_once"
+        )
+        consumer_group = env.text("CONSUMER_GROUP", "enricher")
         settings = cls(
             kafka=KafkaSettings.read(env),
             observability=ObservabilitySettings.read(env, default_port=8081),
@@ -61,7 +76,11 @@ class Settings:
             dead_letter_topic=env.text("CLICKS_DLQ_TOPIC", f"{clicks_topic}.dlq"),
             unmatched_topic=env.text("UNMATCHED_TOPIC", f"{clicks_topic}.unmatched"),
             topic_partitions=env.integer("TOPIC_PARTITIONS", 4, min=1, max=10_000),
-            consumer_group=env.text("CONSUMER_GROUP", "enricher"),
+            consumer_group=consumer_group,
+            delivery=delivery,
+            transactional_id=env.text(
+                "TRANSACTIONAL_ID", f"{consumer_group}-{socket.gethostname()}"
+            ),
             user_state_url=env.text("USER_STATE_URL", "http://127.0.0.1:8080"),
             join_mode=join_mode,
             grace_seconds=env.integer("JOIN_GRACE_MS", 5000, min=0, max=3_600_000) / 1000,

@@ -1,0 +1,104 @@
+"""The transactional adapters on the real broker: outputs and offsets (with their note) commit
+together, a failed transaction is aborted and invisible to read_committed readers, and a second
+producer with the same transactional.id fences the first."""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+
+import pytest
+from clickstream_common.kafka import (
+    BatchConsumer,
+    ExactlyOnceCommitter,
+    KafkaFatalError,
+    TopicSpec,
+    TransactionalProducer,
+    TransactionError,
+    ensure_topics,
+)
+from clickstream_common.records import OutRecord, Position
+from clickstream_common.settings import KafkaSettings
+from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource
+
+from tests.support.brokers import Brokers
+from tests.support.oracle import read_topic
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def setup(brokers: Brokers):
+    run = f"tx-{uuid.uuid4().hex[:10]}"
+    kafka = KafkaSettings(brokers.kafka, {})
+    source, out = f"{run}.in", f"{run}.out"
+    ensure_topics(kafka, [TopicSpec(source, 1), TopicSpec(out, 1)])
+    plain = Producer({"bootstrap.servers": brokers.kafka})
+    for index in range(3):
+        plain.produce(source, value=b"%d" % index)
+    assert plain.flush(30) == 0
+    consumer = BatchConsumer(kafka, f"{run}.group", [source])
+    deadline = time.monotonic() + 60
+    records = []
+    while len(records) < 3:
+        assert time.monotonic() < deadline, "consumer got no records"
+        records += consumer.poll_batch(10, 0.5)
+    yield kafka, run, source, out, consumer
+    consumer.close()
+
+
+def test_outputs_and_offsets_with_their_note_commit_together(setup, brokers: Brokers) -> None:
+    kafka, run, source, out, consumer = setup
+    producer = TransactionalProducer(kafka, f"{run}.tx")
+    committer = ExactlyOnceCommitter(producer, consumer)
+    committer.commit_batch([OutRecord(out, b"k", b"v")], {(source, 0): Position(1, "v1:3:")})
+    assert not producer.in_transaction
+    assert committer.resume([(source, 0)]) == {(source, 0): Position(1, "v1:3:")}
+    assert [r.value for r in read_topic(brokers.kafka, out)] == [b"v"]
+    producer.close()
+
+
+def test_a_failing_transaction_is_aborted_retried_and_never_visible(
+    setup, brokers: Brokers
+) -> None:
+    kafka, run, source, out, consumer = setup
+    small = f"{run}.small"
+    ensure_topics(kafka, [TopicSpec(small, 1)])
+    admin = AdminClient({"bootstrap.servers": brokers.kafka})
+    limit = ConfigEntry("max.message.bytes", "1000", incremental_operation=AlterConfigOpType.SET)
+    resource = ConfigResource("topic", out, incremental_configs=[limit])
+    for future in admin.incremental_alter_configs([resource]).values():
+        future.result()
+    producer = TransactionalProducer(kafka, f"{run}.tx", attempts=2)
+    committer = ExactlyOnceCommitter(producer, consumer)
+    with pytest.raises(TransactionError, match="aborted 2 times"):
+        committer.commit_batch(
+            # The small one is written, the big one refused (random bytes: lz4 cannot shrink
+            # them under the topic's limit), so the whole transaction is aborted, twice.
+            [OutRecord(small, b"small", b"x"), OutRecord(out, b"big", os.urandom(5000))],
+            {(source, 0): Position(3)},
+        )
+    assert not producer.in_transaction
+    assert committer.resume([(source, 0)]) == {}  # no offset committed either
+    # The producer carries on: the next transaction commits.
+    committer.commit_batch([OutRecord(out, b"after", b"y")], {(source, 0): Position(3)})
+    assert committer.resume([(source, 0)]) == {(source, 0): Position(3)}
+    assert [r.key for r in read_topic(brokers.kafka, out)] == [b"after"]
+    assert read_topic(brokers.kafka, small) == []
+    uncommitted = read_topic(brokers.kafka, small, isolation_level="read_uncommitted")
+    assert [r.key for r in uncommitted] == [b"small", b"small"]
+    producer.close()
+
+
+def test_a_second_producer_with_the_same_transactional_id_fences_the_first(setup) -> None:
+    kafka, run, _, out, consumer = setup
+    first = TransactionalProducer(kafka, f"{run}.tx")
+    ExactlyOnceCommitter(first, consumer).commit_batch([OutRecord(out, None, b"1")], {})
+    second = TransactionalProducer(kafka, f"{run}.tx")
+    with pytest.raises(KafkaFatalError):
+        ExactlyOnceCommitter(first, consumer).commit_batch([OutRecord(out, None, b"2")], {})
+    ExactlyOnceCommitter(second, consumer).commit_batch([OutRecord(out, None, b"3")], {})
+    second.close()
+    first.close()
