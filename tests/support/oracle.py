@@ -28,10 +28,22 @@ class KafkaRow:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-def read_topic(bootstrap: str, topic: str, timeout: float = 60) -> list[KafkaRow]:
-    """Every record of a topic, up to the end offsets seen when called."""
+def read_topic(
+    bootstrap: str, topic: str, timeout: float = 60, isolation_level: str = "read_committed"
+) -> list[KafkaRow]:
+    """Every record of a topic, up to the end offsets seen when called.
+
+    read_committed (librdkafka's default, stated here) hides records of aborted or open
+    transactions; a transactional topic ends in a commit marker that is never delivered, so a
+    partition also counts as read once the consumer's position has passed its end offset.
+    """
     consumer = Consumer(
-        {"bootstrap.servers": bootstrap, "group.id": "oracle", "enable.auto.commit": False}
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": "oracle",
+            "enable.auto.commit": False,
+            "isolation.level": isolation_level,
+        }
     )
     try:
         partitions = sorted(consumer.list_topics(topic, timeout=10).topics[topic].partitions)
@@ -60,6 +72,10 @@ def read_topic(bootstrap: str, topic: str, timeout: float = 60) -> list[KafkaRow
                 )
                 if message.offset() + 1 >= ends[message.partition()]:
                     done.add(message.partition())
+            waiting = [TopicPartition(topic, p) for p in partitions if p not in done]
+            for tp in consumer.position(waiting) if waiting else []:
+                if tp.offset >= ends[tp.partition]:
+                    done.add(tp.partition)
         assert len(done) == len(partitions), f"could not read {topic} to its end"
         return rows
     finally:

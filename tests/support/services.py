@@ -26,11 +26,21 @@ def free_port() -> int:
 
 
 class Service:
-    def __init__(self, name: str, env: dict[str, str], log_dir: Path) -> None:
+    def __init__(
+        self,
+        name: str,
+        env: dict[str, str],
+        log_dir: Path,
+        *,
+        port: int | None = None,
+        log_name: str | None = None,
+    ) -> None:
+        """`port` reuses a known HTTP port (a replacement answering where the old one did);
+        `log_name` keeps replicas and replacements in logs of their own."""
         self.name = name
-        self.port = free_port()
+        self.port = port or free_port()
         self.env = {**os.environ, **env, "HTTP_PORT": str(self.port), "LOG_FORMAT": "json"}
-        self.log_path = log_dir / f"{name}.log"
+        self.log_path = log_dir / f"{log_name or name}.log"
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -82,6 +92,22 @@ class Service:
                 self.process.wait()
                 raise AssertionError(f"{self.name} ignored SIGTERM for {timeout}s") from None
         return self.process.returncode
+
+    def kill(self) -> None:
+        """SIGKILL (kill -9): no handler runs, nothing is flushed or committed."""
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait(30)
+
+    def metric(self, name: str) -> float:
+        """One value from /metrics (Prometheus text), e.g. `generator_clicks_produced_total`."""
+        status, body = self.get("/metrics")
+        assert status == 200, f"{self.name} /metrics answered {status}"
+        for line in body.decode().splitlines():
+            metric, _, value = line.partition(" ")
+            if metric == name:
+                return float(value)
+        raise AssertionError(f"{self.name} has no metric {name}")
 
     def wait_exit(self, timeout: float = 300) -> int:
         assert self.process is not None
