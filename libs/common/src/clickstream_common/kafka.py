@@ -80,7 +80,12 @@ def _to_record(message: Message) -> Record:
 def ensure_topics(settings: KafkaSettings, specs: Iterable[TopicSpec], timeout: float = 30) -> None:
     """Create missing topics; existing ones are left as they are."""
     admin = AdminClient({**settings.client_config(), "logger": _librdkafka_log})  # type: ignore[dict-item]
-    existing = set(admin.list_topics(timeout=timeout).topics)
+    try:
+        existing = set(admin.list_topics(timeout=timeout).topics)
+    except KafkaException as exc:
+        raise KafkaFatalError(
+            f"cannot reach Kafka at {settings.bootstrap_servers}: {exc.args[0]}"
+        ) from None
     wanted = [
         NewTopic(
             spec.name,
@@ -225,7 +230,12 @@ class TableReader:
                 "logger": _librdkafka_log,
             }
         )
-        metadata = self._consumer.list_topics(topic, timeout=timeout)
+        try:
+            metadata = self._consumer.list_topics(topic, timeout=timeout)
+        except KafkaException as exc:
+            raise KafkaFatalError(
+                f"cannot reach Kafka at {settings.bootstrap_servers}: {exc.args[0]}"
+            ) from None
         topic_meta = metadata.topics.get(topic)
         if topic_meta is None or topic_meta.error is not None or not topic_meta.partitions:
             raise KafkaFatalError(f"topic {topic!r} not found")

@@ -9,6 +9,7 @@ from clickstream_common.kafka import (
     BatchConsumer,
     CheckedProducer,
     ExactlyOnceCommitter,
+    KafkaFatalError,
     TopicSpec,
     TransactionalProducer,
     ensure_topics,
@@ -76,21 +77,22 @@ def main(argv: list[str] | None = None) -> int:
     add_health_routes(router, live=lambda: True, ready=lambda: consuming, metrics=metrics)
     server = HttpServer(router, "0.0.0.0", obs.http_port)
     server.start()
-    ensure_topics(
-        settings.kafka,
-        [
-            TopicSpec(settings.clicks_topic, settings.topic_partitions),
-            TopicSpec(settings.vip_actions_topic, settings.topic_partitions),
-            TopicSpec(settings.dead_letter_topic, settings.topic_partitions),
-            TopicSpec(settings.unmatched_topic, settings.topic_partitions),
-        ],
-    )
     users = container.users()
-    # Exactly once, this is where init_transactions fences and aborts what a previous instance
-    # with the same transactional id left open: before this one reads any committed offset.
-    producer = container.producer()
+    producer = None
     exit_code = 0
     try:
+        ensure_topics(
+            settings.kafka,
+            [
+                TopicSpec(settings.clicks_topic, settings.topic_partitions),
+                TopicSpec(settings.vip_actions_topic, settings.topic_partitions),
+                TopicSpec(settings.dead_letter_topic, settings.topic_partitions),
+                TopicSpec(settings.unmatched_topic, settings.topic_partitions),
+            ],
+        )
+        # Exactly once, this is where init_transactions fences and aborts what a previous
+        # instance with the same transactional id left open: before any offset is read.
+        producer = container.producer()
         log.info("waiting for user-state to load the users table", url=settings.user_state_url)
         users.wait_ready()
         processor: ClickProcessor | None = None
@@ -143,11 +145,15 @@ def main(argv: list[str] | None = None) -> int:
             consumer.close()
     except UserStateUnavailable:
         log.info("stopped while waiting for user-state")
+    except KafkaFatalError as exc:
+        log.error("enricher cannot go on with Kafka", error=str(exc))
+        exit_code = 1
     except Exception:
         log.exception("enricher failed")
         exit_code = 1
     finally:
-        producer.close()
+        if producer is not None:
+            producer.close()
         users.close()
         server.stop()
     log.info("enricher stopped", exit_code=exit_code, **metrics.snapshot())

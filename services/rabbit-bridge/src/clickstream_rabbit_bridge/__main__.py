@@ -5,7 +5,13 @@ from __future__ import annotations
 import sys
 
 from clickstream_common.http import HttpServer, Router, add_health_routes
-from clickstream_common.kafka import BatchConsumer, CheckedProducer, TopicSpec, ensure_topics
+from clickstream_common.kafka import (
+    BatchConsumer,
+    CheckedProducer,
+    KafkaFatalError,
+    TopicSpec,
+    ensure_topics,
+)
 from clickstream_common.lifecycle import Shutdown
 from clickstream_common.logging import configure_logging, get_logger
 from clickstream_common.metrics import Metrics
@@ -83,6 +89,9 @@ def main(argv: list[str] | None = None) -> int:
             container.consumer().close()
     except RabbitUnavailable as exc:
         log.error("rabbitmq unavailable", error=str(exc))
+        exit_code = 1
+    except KafkaFatalError as exc:
+        log.error("rabbit-bridge cannot go on with Kafka", error=str(exc))
         exit_code = 1
     except Exception:
         log.exception("rabbit-bridge failed")

@@ -1,12 +1,12 @@
 """`vip-watch`: VIP actions as they reach RabbitMQ, with a running count and rate.
 
 It taps the exchange through its own temporary queue, so watching never takes messages away
-from the business's durable queue.
+from the business's durable queue. It reads the bridge's settings (RABBITMQ_URL or
+RABBITMQ_URL_FILE, RABBITMQ_EXCHANGE), so it watches whatever the bridge publishes to.
 """
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
 import time
@@ -16,6 +16,9 @@ from typing import Any
 from clickstream_common.contracts import decode_json
 from clickstream_common.rabbit import mask_url
 from clickstream_common.rabbit_consumer import QueueReader
+from clickstream_common.settings import SettingsError
+
+from clickstream_rabbit_bridge.settings import Settings
 
 
 def _line(body: bytes) -> str:
@@ -31,8 +34,12 @@ def _line(body: bytes) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    url = os.environ.get("RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
-    exchange = os.environ.get("RABBITMQ_EXCHANGE", "vip-actions")
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        print(f"vip-watch: {exc}", file=sys.stderr)
+        return 2
+    url, exchange = settings.rabbitmq_url, settings.topology.exchange
     stop = False
 
     def request_stop(_: int, __: FrameType | None) -> None:

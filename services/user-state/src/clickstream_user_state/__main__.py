@@ -5,7 +5,13 @@ from __future__ import annotations
 import sys
 
 from clickstream_common.http import HttpServer, Router, add_health_routes
-from clickstream_common.kafka import CheckedProducer, TableReader, TopicSpec, ensure_topics
+from clickstream_common.kafka import (
+    CheckedProducer,
+    KafkaFatalError,
+    TableReader,
+    TopicSpec,
+    ensure_topics,
+)
 from clickstream_common.lifecycle import Shutdown
 from clickstream_common.logging import configure_logging, get_logger
 from clickstream_common.metrics import Metrics
@@ -43,17 +49,21 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(
         "user-state", settings.observability.log_level, settings.observability.log_format
     )
-    ensure_topics(
-        settings.kafka,
-        [
-            TopicSpec(settings.users_topic, compact=True),
-            TopicSpec(settings.users_dlq_topic),
-        ],
-    )
     container = Container(settings=settings)
     shutdown = Shutdown()
     shutdown.install()
-    loader = container.loader()
+    try:
+        ensure_topics(
+            settings.kafka,
+            [
+                TopicSpec(settings.users_topic, compact=True),
+                TopicSpec(settings.users_dlq_topic),
+            ],
+        )
+        loader = container.loader()
+    except KafkaFatalError as exc:
+        log.error("user-state cannot start", error=str(exc))
+        return 1
     router = container.router()
     metrics = container.metrics()
     add_health_routes(router, live=lambda: True, ready=lambda: loader.ready, metrics=metrics)
