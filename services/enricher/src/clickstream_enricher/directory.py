@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Literal, NamedTuple, Protocol
 
 from clickstream_common.contracts import User
 
 Found = Literal["found", "unknown", "absent"]
 
 
-@dataclass(frozen=True, slots=True)
-class UserMatch:
+class UserMatch(NamedTuple):
     found: Found
     user: User | None = None
 

@@ -87,8 +87,10 @@ class UsersLoader:
             except BadRecord as exc:
                 rejected.append(dead_letter(record, str(exc)))
                 continue
+            # The key as the user's own user_id string: one str object per user, not two.
             assert record.key is not None  # decode_user refuses null keys
-            store.apply(record.key.decode(), user, record.timestamp_ms)
+            user_id = user.user_id if user is not None else record.key.decode()
+            store.apply(user_id, user, record.timestamp_ms)
         self._metrics.inc("users_applied", len(records) - len(rejected))
         if rejected:
             self._dead_letters.send_all(rejected)

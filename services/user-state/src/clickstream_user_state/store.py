@@ -9,8 +9,8 @@ from __future__ import annotations
 import threading
 from bisect import bisect_right
 from collections.abc import Iterable
-from dataclasses import dataclass
 from enum import Enum
+from typing import NamedTuple
 
 from clickstream_common.contracts import User
 
@@ -25,14 +25,12 @@ class Found(Enum):
     ABSENT = "absent"
 
 
-@dataclass(frozen=True, slots=True)
-class Version:
+class Version(NamedTuple):
     valid_from_ms: int
     user: User | None  # None: deleted by a tombstone from valid_from_ms on
 
 
-@dataclass(frozen=True, slots=True)
-class Lookup:
+class Lookup(NamedTuple):
     found: Found
     user: User | None = None
     # True when the event time predates the retained history and the oldest version answered.
@@ -61,10 +59,13 @@ class UserStore:
     def apply(self, user_id: str, user: User | None, timestamp_ms: int) -> None:
         """Record a new version; a `None` user is a tombstone. Out-of-order times are sorted in."""
         history = self._history.get(user_id, ())
-        if user is None and not history:
+        if not history:
+            if user is not None:  # the common case while restoring: a user's first version
+                self._history[user_id] = (Version(timestamp_ms, user),)
+                self._reindex(user_id, None, user)
             return  # deleting a user we never had changes nothing
         version = Version(timestamp_ms, user)
-        if not history or history[-1].valid_from_ms <= timestamp_ms:
+        if history[-1].valid_from_ms <= timestamp_ms:
             updated = (*history, version)
         else:
             at = bisect_right([v.valid_from_ms for v in history], timestamp_ms)
@@ -72,9 +73,8 @@ class UserStore:
         if len(updated) > self._max_versions:
             updated = updated[-self._max_versions :]
             self._truncated.add(user_id)
-        previous = history[-1].user if history else None
         self._history[user_id] = updated
-        self._reindex(user_id, previous, updated[-1].user)
+        self._reindex(user_id, history[-1].user, updated[-1].user)
 
     def _reindex(self, user_id: str, before: User | None, after: User | None) -> None:
         old_level = before.level if before else None
