@@ -10,7 +10,7 @@ import threading
 from bisect import bisect_right
 from collections.abc import Iterable
 from enum import Enum
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 from clickstream_common.contracts import User
 
@@ -37,6 +37,10 @@ class Lookup(NamedTuple):
     beyond_history: bool = False
 
 
+def _versions(entry: Version | tuple[Version, ...]) -> tuple[Version, ...]:
+    return (entry,) if type(entry) is Version else cast(tuple[Version, ...], entry)
+
+
 _UNKNOWN = Lookup(Found.UNKNOWN)
 _ABSENT = Lookup(Found.ABSENT)
 
@@ -46,7 +50,9 @@ class UserStore:
         if max_versions < 1:
             raise ValueError("max_versions must be at least 1")
         self._max_versions = max_versions
-        self._history: dict[str, tuple[Version, ...]] = {}
+        # Most users only ever have one version: it is stored bare, a history of several as a
+        # tuple. The wrapper tuple would cost 56 bytes a user, 56 MB a million.
+        self._history: dict[str, Version | tuple[Version, ...]] = {}
         # Users whose oldest versions were dropped: a lookup before them answers with the oldest.
         self._truncated: set[str] = set()
         self._by_level: dict[str, set[str]] = {}
@@ -58,12 +64,13 @@ class UserStore:
 
     def apply(self, user_id: str, user: User | None, timestamp_ms: int) -> None:
         """Record a new version; a `None` user is a tombstone. Out-of-order times are sorted in."""
-        history = self._history.get(user_id, ())
-        if not history:
+        entry = self._history.get(user_id)
+        if entry is None:
             if user is not None:  # the common case while restoring: a user's first version
-                self._history[user_id] = (Version(timestamp_ms, user),)
+                self._history[user_id] = Version(timestamp_ms, user)
                 self._reindex(user_id, None, user)
             return  # deleting a user we never had changes nothing
+        history = _versions(entry)
         version = Version(timestamp_ms, user)
         if history[-1].valid_from_ms <= timestamp_ms:
             updated = (*history, version)
@@ -88,17 +95,19 @@ class UserStore:
                 self._by_level.setdefault(new_level, set()).add(user_id)
 
     def latest(self, user_id: str) -> Lookup:
-        history = self._history.get(user_id)
-        if history is None:
+        entry = self._history.get(user_id)
+        if entry is None:
             return _UNKNOWN
-        user = history[-1].user
+        last = entry if type(entry) is Version else cast(tuple[Version, ...], entry)[-1]
+        user = last.user
         return Lookup(Found.FOUND, user) if user is not None else _ABSENT
 
     def as_of(self, user_id: str, event_time_ms: int) -> Lookup:
         """The version valid at `event_time_ms`: the last one that started at or before it."""
-        history = self._history.get(user_id)
-        if history is None:
+        entry = self._history.get(user_id)
+        if entry is None:
             return _UNKNOWN
+        history = _versions(entry)
         if len(history) == 1:
             index = 1 if history[0].valid_from_ms <= event_time_ms else 0
         else:
