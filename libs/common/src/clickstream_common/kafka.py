@@ -33,6 +33,15 @@ _librdkafka_log = logging.getLogger("librdkafka")
 
 BATCH_LINGER_S = 0.005
 
+_REBALANCING = frozenset(
+    {
+        KafkaError.ILLEGAL_GENERATION,
+        KafkaError.REBALANCE_IN_PROGRESS,
+        KafkaError.UNKNOWN_MEMBER_ID,
+        KafkaError._ASSIGNMENT_LOST,
+    }
+)
+
 _LEADER_MOVING = frozenset(
     {
         KafkaError.NOT_LEADER_FOR_PARTITION,
@@ -175,13 +184,24 @@ class BatchConsumer:
         return _records(messages)
 
     def commit(self, next_offsets: Mapping[PartitionKey, int]) -> None:
-        """Commit synchronously: `next_offsets` maps a partition to the next offset to read."""
+        """Commit synchronously: `next_offsets` maps a partition to the next offset to read.
+
+        A commit refused because the group is rebalancing (another replica joining or leaving)
+        is not an error of this process: the outputs are already acknowledged, and whoever owns
+        the partitions next resumes from the last accepted commit (at-least-once: the batch
+        may be emitted again, with the same event ids). It is logged, not raised.
+        """
         if not next_offsets:
             return
-        self._consumer.commit(
-            offsets=[TopicPartition(t, p, o) for (t, p), o in next_offsets.items()],
-            asynchronous=False,
-        )
+        try:
+            self._consumer.commit(
+                offsets=[TopicPartition(t, p, o) for (t, p), o in next_offsets.items()],
+                asynchronous=False,
+            )
+        except KafkaException as exc:
+            if exc.args[0].code() not in _REBALANCING:
+                raise
+            _librdkafka_log.warning("commit refused during a rebalance: %s", exc.args[0])
 
     def committed(
         self, partitions: Iterable[PartitionKey], timeout: float = 10
