@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 UV := uv
 
-.PHONY: help setup run test lint unit integration brokers brokers-stop clean
+.PHONY: help setup run test lint unit integration faults bench brokers brokers-stop clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -28,6 +28,12 @@ unit: setup  ## pure logic only, no brokers
 
 integration: setup  ## real Kafka and RabbitMQ (started locally unless KAFKA_BOOTSTRAP_SERVERS/RABBITMQ_URL are set)
 	$(UV) run pytest tests/integration
+
+faults: setup  ## restarts and kills on a broker pair of its own (~8 min), writes docs/RELIABILITY.md
+	$(UV) run pytest tests/faults
+
+bench: setup brokers  ## benchmarks vs ceilings and peers (10-20 min), writes docs/PERFORMANCE.md; BENCH_ARGS=--quick for a smoke run
+	$(UV) run python -m bench $(BENCH_ARGS)
 
 brokers:  ## start the local Kafka and RabbitMQ
 	@scripts/brokers.sh start

@@ -1,0 +1,289 @@
+"""Sections 1 and 5: enricher throughput against its ceiling and its peer, and with 2 replicas;
+then a py-spy profile of the enricher and user-state under the same load.
+
+All read the same preloaded click topic (4 partitions) with a fresh consumer group each, and are
+timed the same way: by the group's committed offsets, from the first commit seen to the one that
+covers the whole topic.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from bench.common import (
+    LOCAL,
+    ROOT,
+    CommittedOffsets,
+    Run,
+    Throughput,
+    attempt,
+    broker_pids,
+    create_topics,
+    end_offsets,
+    exited_check,
+    say,
+    stop,
+    time_group,
+    wait_group_stable,
+)
+from bench.data import Data
+from bench.installs import quix_python
+from bench.profile import collapse_report
+from tests.support.services import Service
+
+TIMEOUT = 1800.0  # a failure guard only: a run far slower than this is broken, not slow
+
+
+def start_user_state(run: Run, users_topic: str, label: str) -> Service:
+    service = Service(
+        "user-state",
+        {"KAFKA_BOOTSTRAP_SERVERS": run.brokers.bootstrap, "USERS_TOPIC": users_topic},
+        run.log_dir,
+        log_name=label,
+    )
+    service.start()
+    service.wait_ready(timeout=TIMEOUT)
+    return service
+
+
+def enricher_service(run: Run, clicks: str, group: str, user_state: Service, label: str) -> Service:
+    return Service(
+        "enricher",
+        {
+            "KAFKA_BOOTSTRAP_SERVERS": run.brokers.bootstrap,
+            "CLICKS_TOPIC": clicks,
+            "VIP_ACTIONS_TOPIC": run.name(f"{group}-vip-action"),
+            "CONSUMER_GROUP": run.name(group),
+            "USER_STATE_URL": user_state.url,
+            "TRANSACTIONAL_ID": run.name(f"{group}-{label}"),
+        },
+        run.log_dir,
+        log_name=label,
+    )
+
+
+def _pid(service: Service) -> int:
+    assert service.process is not None
+    return service.process.pid
+
+
+def _alive(services: Sequence[Service]) -> Any:
+    def check() -> None:
+        for service in services:
+            service.check_alive()
+
+    return check
+
+
+def measure_enricher(
+    run: Run,
+    clicks: str,
+    total: int,
+    user_state: Service,
+    replicas: int,
+    open_gate: Callable[[], None] | None = None,
+) -> tuple[Throughput, int]:
+    """Returns the timing and the VipActions written. With `open_gate` (replicas on a gated
+    topic), the replicas first form their group, then the gate makes the clicks visible."""
+    group = f"enricher-x{replicas}"
+    run.quiet(f"enricher x{replicas}")
+    services = [
+        enricher_service(run, clicks, group, user_state, f"enricher-x{replicas}-{i}")
+        for i in range(replicas)
+    ]
+    for service in services:
+        service.start()
+    try:
+        if open_gate is not None:
+            for service in services:
+                service.wait_ready(timeout=TIMEOUT)
+            wait_group_stable(run.brokers, run.name(group), replicas, timeout=120)
+            open_gate()
+        result = time_group(
+            run,
+            run.name(group),
+            clicks,
+            total,
+            pids={
+                "enricher": [_pid(s) for s in services],
+                "user-state": [_pid(user_state)],
+                **broker_pids("kafka"),
+            },
+            alive=_alive([*services, user_state]),
+            timeout=TIMEOUT,
+            what=f"enricher x{replicas}",
+        )
+    finally:
+        for service in services:
+            service.terminate()
+    return result, sum(end_offsets(run.brokers, run.name(f"{group}-vip-action")).values())
+
+
+def measure_ceiling(run: Run, clicks: str, total: int) -> tuple[Throughput, int]:
+    run.quiet("ceiling")
+    output = run.name("ceiling-copy")
+    create_topics(run.brokers, [output])
+    log = run.log_dir / "ceiling.log"
+    with log.open("ab") as sink:
+        process = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "bench.ceiling_copy", "--bootstrap", run.brokers.bootstrap),
+                *("--topic", clicks, "--output", output, "--group", run.name("ceiling")),
+            ],
+            cwd=ROOT,
+            stdout=sink,
+            stderr=sink,
+        )
+    try:
+        result = time_group(
+            run,
+            run.name("ceiling"),
+            clicks,
+            total,
+            pids={"ceiling": [process.pid], **broker_pids("kafka")},
+            alive=exited_check(process, log, "ceiling_copy"),
+            timeout=TIMEOUT,
+            what="ceiling",
+        )
+    finally:
+        stop(process)
+    return result, sum(end_offsets(run.brokers, output).values())
+
+
+def measure_quix(run: Run, clicks: str, users: str, total: int) -> tuple[Throughput, int]:
+    python = quix_python()
+    run.quiet("quix")
+    output = run.name("quix-vip-action")
+    create_topics(run.brokers, [output])
+    log = run.log_dir / "quix.log"
+    state_dir = LOCAL / "quix-state" / run.run_id
+    with log.open("ab") as sink:
+        process = subprocess.Popen(
+            [
+                *(str(python), str(ROOT / "bench" / "peers" / "quix_enricher.py")),
+                *("--bootstrap", run.brokers.bootstrap, "--clicks", clicks, "--users", users),
+                *("--output", output, "--group", run.name("quix"), "--state-dir", str(state_dir)),
+            ],
+            cwd=ROOT,
+            stdout=sink,
+            stderr=sink,
+        )
+    try:
+        result = time_group(
+            run,
+            run.name("quix"),
+            clicks,
+            total,
+            pids={"quix": [process.pid], **broker_pids("kafka")},
+            alive=exited_check(process, log, "quix_enricher"),
+            timeout=TIMEOUT,
+            what="quix",
+        )
+    finally:
+        stop(process)
+        shutil.rmtree(state_dir, ignore_errors=True)
+    return result, sum(end_offsets(run.brokers, output).values())
+
+
+def profile(run: Run, clicks: str, user_state: Service, seconds: float) -> dict[str, Any]:
+    """py-spy on the enricher (main thread, waits included) and user-state (GIL holders only)
+    while the enricher works through the click topic with a fresh group."""
+    run.quiet("profile")
+    service = enricher_service(run, clicks, "profile", user_state, "enricher-profile")
+    service.start()
+    out = LOCAL / "profiles" / run.run_id
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        committed = CommittedOffsets(run.brokers, run.name("profile"), clicks)
+        deadline = time.monotonic() + 300
+        while committed.total() == 0:
+            service.check_alive()
+            if time.monotonic() > deadline:
+                raise TimeoutError("the enricher committed nothing in 300s")
+            time.sleep(0.2)
+        committed.close()
+        say(f"profiling the enricher and user-state for {seconds:.0f}s (py-spy)")
+        spies = {
+            "enricher": _py_spy(_pid(service), out / "enricher.txt", seconds, idle=True),
+            "user-state": _py_spy(_pid(user_state), out / "user-state.txt", seconds, gil=True),
+        }
+        for spy in spies.values():
+            spy.wait(seconds + 120)
+    finally:
+        service.terminate()
+    return {
+        "seconds": seconds,
+        "files": {name: str((out / f"{name}.txt").relative_to(ROOT)) for name in spies},
+        "enricher": collapse_report(out / "enricher.txt", main_thread_only=True),
+        "user-state": collapse_report(out / "user-state.txt", main_thread_only=False),
+    }
+
+
+def _py_spy(
+    pid: int, output: Path, seconds: float, *, idle: bool = False, gil: bool = False
+) -> subprocess.Popen[bytes]:
+    py_spy = Path(sys.executable).parent / "py-spy"
+    command = [str(py_spy), "record", "--pid", str(pid), "--format", "raw", "--nolineno"]
+    command += ["--duration", str(round(seconds)), "--output", str(output)]
+    if idle:
+        command.append("--idle")  # waits on Kafka and user-state show as time spent
+    if gil:
+        command.append("--gil")  # only samples running Python code: where the CPU goes
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def run_section(
+    run: Run, data: Data, users: int, clicks: int, profile_seconds: float
+) -> dict[str, Any]:
+    users_topic = data.users_topic(users)
+    clicks_topic = data.clicks_topic(users, clicks)
+    expected = data.platinum_clicks(users, clicks)
+    user_state = start_user_state(run, users_topic, "user-state-enricher")
+    results: dict[str, Any] = {"users": users, "clicks": clicks, "expected_vip": expected}
+
+    def entry(what: str, measured: tuple[Throughput, int]) -> dict[str, Any]:
+        timing, outputs = measured
+        say(f"{what}: {timing.rate:,.0f} clicks/s, {outputs:,} records out")
+        return {**timing.as_dict(), "outputs": outputs}
+
+    try:
+        attempt(
+            results, "ceiling", lambda: entry("ceiling", measure_ceiling(run, clicks_topic, clicks))
+        )
+        attempt(
+            results,
+            "enricher_x1",
+            lambda: entry(
+                "enricher x1", measure_enricher(run, clicks_topic, clicks, user_state, 1)
+            ),
+        )
+        # The peer right after the enricher it is compared with.
+        attempt(
+            results,
+            "quix",
+            lambda: entry("quix", measure_quix(run, clicks_topic, users_topic, clicks)),
+        )
+
+        def two_replicas() -> dict[str, Any]:
+            # Started together on a visible topic, the second replica's join rebalances the
+            # group while the first is committing; a gated copy of the clicks avoids that.
+            gated, open_gate = data.gated_clicks_topic(users, clicks)
+            measured = measure_enricher(run, gated, clicks, user_state, 2, open_gate)
+            return entry("enricher x2", measured)
+
+        attempt(results, "enricher_x2", two_replicas)
+        if profile_seconds > 0:
+            attempt(
+                results,
+                "profile",
+                lambda: profile(run, clicks_topic, user_state, profile_seconds),
+            )
+    finally:
+        user_state.terminate()
+    return results
