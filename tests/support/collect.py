@@ -75,6 +75,7 @@ def event_time_ms(iso: str) -> int:
 class Arrival:
     wall: float  # time.time() when the tap received it
     event_time_ms: int
+    event_id: str
 
 
 class ExchangeTap:
@@ -95,6 +96,7 @@ class ExchangeTap:
         self._thread = threading.Thread(target=self._run, name=f"tap-{queue}", daemon=True)
         self.reconnects = 0
         self.error: Exception | None = None
+        self.last_problem = ""
 
     def start(self) -> ExchangeTap:
         self._declare().close()  # first in the caller's thread, so a mistake fails the test
@@ -121,16 +123,18 @@ class ExchangeTap:
                         if self._stop.is_set():
                             break
                         if method is not None:
+                            value = json.loads(body)
                             arrival = Arrival(
-                                time.time(), event_time_ms(json.loads(body)["event_time"])
+                                time.time(), event_time_ms(value["event_time"]), value["event_id"]
                             )
                             with self._lock:
                                 self._arrivals.append(arrival)
                 finally:
                     if connection.is_open:
                         connection.close()
-            except (pika.exceptions.AMQPError, OSError):
+            except (pika.exceptions.AMQPError, OSError) as exc:
                 self.reconnects += 1
+                self.last_problem = repr(exc)
                 self._stop.wait(0.2)
             except Exception as exc:  # a bug here must fail the test, not silence the tap
                 self.error = exc
@@ -157,7 +161,13 @@ class ExchangeTap:
             if check is not None:
                 check()
             time.sleep(0.1)  # polling interval
-        raise AssertionError(f"no VipAction produced after the fault arrived within {timeout}s")
+        arrivals = self.arrivals
+        latest = max((a.event_time_ms for a in arrivals), default=0) / 1000 - since
+        raise AssertionError(
+            f"no VipAction produced after the fault arrived within {timeout}s (the tap saw"
+            f" {len(arrivals)} in all, the latest event time {latest:.1f}s from the fault;"
+            f" it reconnected {self.reconnects} times, last problem: {self.last_problem or '-'})"
+        )
 
     def close(self) -> None:
         self._stop.set()

@@ -1,0 +1,214 @@
+"""Fixtures of the fault suite: a broker pair of its own, the pipeline with kill and restart, and
+the report written to docs/RELIABILITY.md at the end of the session.
+
+Scenarios restart Kafka and RabbitMQ, so they never use the shared local brokers (9092, 5672)
+that other test runs may be using: `scripts/brokers.sh` starts a second pair, parametrised by
+environment, with its data, logs and lock under .local/faults. KAFKA_BOOTSTRAP_SERVERS and
+RABBITMQ_URL are ignored here: brokers the suite did not start are not its to restart.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pika
+import pytest
+
+from tests.faults.report import Machine, Row, write
+from tests.integration.conftest import Names, Pipeline
+from tests.support.brokers import ROOT
+from tests.support.services import Service
+
+HOME = ROOT / ".local" / "faults"
+logging.getLogger("pika").setLevel(logging.CRITICAL)  # the tap's reconnects are expected noise
+PAIR_ENV = {
+    "BROKERS_HOME": str(HOME),
+    "KAFKA_PORT": "19192",
+    "KAFKA_CONTROLLER_PORT": "19193",
+    "RABBITMQ_NODE_PORT": "5682",
+    "RABBITMQ_NODENAME": "rabbit_faults",
+    "RABBITMQ_DIST_PORT": "25682",
+    "RABBITMQ_MANAGEMENT_PORT": "15682",
+}
+
+
+class DedicatedBrokers:
+    """The fault suite's own Kafka and RabbitMQ, driven through scripts/brokers.sh."""
+
+    kafka = f"127.0.0.1:{PAIR_ENV['KAFKA_PORT']}"
+    rabbitmq = f"amqp://guest:guest@127.0.0.1:{PAIR_ENV['RABBITMQ_NODE_PORT']}/%2F"
+    origin = "scripts/brokers.sh, BROKERS_HOME=.local/faults"
+    started = 0.0  # time.monotonic() when the suite began starting them
+
+    def _script(self, command: str) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("RABBITMQ_")}
+        env.pop("KAFKA_BOOTSTRAP_SERVERS", None)
+        env.update(PAIR_ENV)
+        subprocess.run([str(ROOT / "scripts" / "brokers.sh"), command], check=True, env=env)
+
+    def fresh_start(self) -> None:
+        """Stop what a crashed earlier session may have left, wipe the data, start both."""
+        self._script("stop")
+        for folder in (HOME / "kafka" / "data", HOME / "rabbitmq" / "mnesia", HOME / "logs"):
+            shutil.rmtree(folder, ignore_errors=True)
+        self._script("start")
+
+    def stop(self) -> None:
+        self._script("stop")
+
+    def outage(self, broker: str, down_seconds: float) -> tuple[float, float]:
+        """Stop `broker` ("kafka" or "rabbitmq") with scripts/brokers.sh, keep it stopped for
+        `down_seconds`, start it again. Returns, as time.time(), when it stopped accepting
+        connections (watched from the side while the stop runs) and when it answered again."""
+        port = int(PAIR_ENV["KAFKA_PORT" if broker == "kafka" else "RABBITMQ_NODE_PORT"])
+        refused: list[float] = []
+        watching = threading.Event()
+
+        def watch() -> None:
+            watching.set()
+            while not refused:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                except OSError:
+                    refused.append(time.time())
+                time.sleep(0.02)  # polling interval
+
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        watching.wait()
+        self._script(f"stop-{broker}")
+        watcher.join(10)
+        assert refused, f"{broker} still accepts connections after stop-{broker}"
+        time.sleep(down_seconds)  # the fault itself: how long the broker stays away
+        self._script(f"start-{broker}")
+        return refused[0], time.time()
+
+    def machine(self) -> Machine:
+        jars = sorted((ROOT / ".local" / "kafka" / "lib").glob("kafka-server-[0-9]*.jar"))
+        kafka = jars[0].stem.removeprefix("kafka-server-") if jars else "?"
+        connection = pika.BlockingConnection(pika.URLParameters(self.rabbitmq))
+        try:
+            version = connection._impl.server_properties.get("version", b"?")
+        finally:
+            connection.close()
+        rabbitmq = version.decode() if isinstance(version, bytes) else str(version)
+        return Machine(kafka=kafka, rabbitmq=rabbitmq)
+
+
+@pytest.fixture(scope="session")
+def brokers() -> Iterator[DedicatedBrokers]:
+    HOME.mkdir(parents=True, exist_ok=True)
+    with (HOME / "session.lock").open("w") as lock:
+        # One fault session at a time per checkout: a second `make test` waits for the first.
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print("another fault session holds .local/faults/session.lock: waiting for it")
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        pair = DedicatedBrokers()
+        pair.started = time.monotonic()
+        pair.fresh_start()
+        try:
+            yield pair
+        finally:
+            pair.stop()
+
+
+DESELECTED: list[str] = []
+
+
+def pytest_deselected(items: list[pytest.Item]) -> None:
+    DESELECTED.extend(i.nodeid for i in items if i.nodeid.startswith("tests/faults/"))
+
+
+@pytest.fixture(scope="session")
+def report(brokers: DedicatedBrokers) -> Iterator[list[Row]]:
+    """Rows added by the scenarios; the document is written when the session ends (to
+    docs/RELIABILITY.md only when every scenario ran, else next to the brokers' data)."""
+    machine = brokers.machine()
+    rows: list[Row] = []
+    yield rows
+    target = write(rows, machine, time.monotonic() - brokers.started, every_test=not DESELECTED)
+    print(f"\nfault report written to {target.relative_to(ROOT)}")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> object:
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report
+
+
+@pytest.fixture
+def names() -> Names:
+    return Names(f"ft-{uuid.uuid4().hex[:10]}")
+
+
+class FaultPipeline(Pipeline):
+    """The four services as processes, plus what faults need: kill -9, a replacement on the same
+    port, replicas with logs of their own, and a check that nothing died unasked."""
+
+    def __init__(self, brokers: DedicatedBrokers, names: Names, log_dir: Path) -> None:
+        super().__init__(brokers, names, log_dir)  # type: ignore[arg-type]
+        self.expected_down: set[int] = set()
+
+    def start(  # type: ignore[override]
+        self, name: str, *, port: int | None = None, log_name: str | None = None, **extra: str
+    ) -> Service:
+        # PYTHONFAULTHANDLER: a SIGABRT at teardown of a failed scenario dumps every thread's
+        # stack into the service's log, which shows where a stuck service is stuck.
+        env = {**self.env[name], "PYTHONFAULTHANDLER": "1", **extra}
+        service = Service(name, env, self.log_dir, port=port, log_name=log_name).start()
+        self.services.append(service)
+        return service
+
+    def kill(self, service: Service) -> None:
+        self.expected_down.add(id(service))
+        service.kill()
+
+    def terminate(self, service: Service) -> int:
+        self.expected_down.add(id(service))
+        return service.terminate()
+
+    def check_alive(self) -> None:
+        """Every service not stopped on purpose still runs (the generator may have ended, 0)."""
+        for service in self.services:
+            if id(service) in self.expected_down or service.process is None:
+                continue
+            code = service.process.poll()
+            if code is None or (service.name == "generator" and code == 0):
+                continue
+            raise AssertionError(f"{service.name} exited with {code}; log:\n{service.log_tail()}")
+
+
+@pytest.fixture
+def pipeline(
+    brokers: DedicatedBrokers, names: Names, request: pytest.FixtureRequest
+) -> Iterator[FaultPipeline]:
+    log_dir = HOME / "logs" / request.node.name.replace("/", "_")
+    log_dir.mkdir(parents=True, exist_ok=True)
+    running = FaultPipeline(brokers, names, log_dir)
+    yield running
+    failed = not getattr(request.node, "rep_call", None) or request.node.rep_call.failed
+    for service in reversed(running.services):
+        if service.process is not None and service.process.poll() is None:
+            if failed:  # leave the stacks of whatever still runs in its log
+                service.process.send_signal(signal.SIGABRT)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    service.process.wait(10)
+            service.process.kill()
+            service.process.wait(30)
+    if failed:
+        print(f"\nservice logs: {log_dir.relative_to(ROOT)}")
