@@ -32,6 +32,20 @@ _librdkafka_log = logging.getLogger("librdkafka")
 
 
 BATCH_LINGER_S = 0.005
+COMMIT_RETRY_S = 120.0
+
+_COORDINATOR_AWAY = frozenset(
+    {
+        KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+        KafkaError.COORDINATOR_NOT_AVAILABLE,
+        KafkaError.NOT_COORDINATOR,
+        KafkaError.REQUEST_TIMED_OUT,
+        KafkaError.NETWORK_EXCEPTION,
+        KafkaError._TRANSPORT,
+        KafkaError._TIMED_OUT,
+        KafkaError._WAIT_COORD,
+    }
+)
 
 _REBALANCING = frozenset(
     {
@@ -193,15 +207,25 @@ class BatchConsumer:
         """
         if not next_offsets:
             return
-        try:
-            self._consumer.commit(
-                offsets=[TopicPartition(t, p, o) for (t, p), o in next_offsets.items()],
-                asynchronous=False,
-            )
-        except KafkaException as exc:
-            if exc.args[0].code() not in _REBALANCING:
-                raise
-            _librdkafka_log.warning("commit refused during a rebalance: %s", exc.args[0])
+        offsets = [TopicPartition(t, p, o) for (t, p), o in next_offsets.items()]
+        deadline = time.monotonic() + COMMIT_RETRY_S
+        delay = 0.1
+        while True:
+            try:
+                self._consumer.commit(offsets=offsets, asynchronous=False)
+                return
+            except KafkaException as exc:
+                error = exc.args[0]
+                if error.code() in _REBALANCING:
+                    _librdkafka_log.warning("commit refused during a rebalance: %s", error)
+                    return
+                # A coordinator moving or loading (a broker restart) passes: wait it out.
+                passing = error.retriable() or error.code() in _COORDINATOR_AWAY
+                if not passing or time.monotonic() > deadline:
+                    raise
+                _librdkafka_log.warning("commit failed, retrying: %s", error)
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
 
     def committed(
         self, partitions: Iterable[PartitionKey], timeout: float = 10
