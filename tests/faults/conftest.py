@@ -2,8 +2,9 @@
 the report written to docs/RELIABILITY.md at the end of the session.
 
 Scenarios restart Kafka and RabbitMQ, so they never use the shared local brokers (9092, 5672)
-that other test runs may be using: `scripts/brokers.sh` starts a second pair, parametrised by
-environment, with its data, logs and lock under .local/faults. KAFKA_BOOTSTRAP_SERVERS and
+that other test runs may be using: `scripts/brokers.sh` starts a second pair (Kafka 19192,
+RabbitMQ 5682), parametrised by environment, with its data and logs under .local/faults; a lock
+in the temp directory keeps to one fault session per machine. KAFKA_BOOTSTRAP_SERVERS and
 RABBITMQ_URL are ignored here: brokers the suite did not start are not its to restart.
 """
 
@@ -17,6 +18,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 import uuid
@@ -42,6 +44,7 @@ PAIR_ENV = {
     "RABBITMQ_DIST_PORT": "25682",
     "RABBITMQ_MANAGEMENT_PORT": "15682",
 }
+PORTS = [int(PAIR_ENV[name]) for name in PAIR_ENV if name.endswith("_PORT")]
 
 
 class DedicatedBrokers:
@@ -61,6 +64,14 @@ class DedicatedBrokers:
     def fresh_start(self) -> None:
         """Stop what a crashed earlier session may have left, wipe the data, start both."""
         self._script("stop")
+        taken = [port for port in PORTS if _accepts(port)]
+        if taken:  # brokers.sh would use them, and the scenarios would restart someone else's
+            raise RuntimeError(
+                f"ports {taken} of the fault brokers are taken by something this checkout did not"
+                " start (a fault session of another checkout that was killed?); stop it there"
+                " with `BROKERS_HOME=.local/faults KAFKA_PORT=19192 RABBITMQ_NODE_PORT=5682"
+                " RABBITMQ_NODENAME=rabbit_faults scripts/brokers.sh stop`"
+            )
         for folder in (HOME / "kafka" / "data", HOME / "rabbitmq" / "mnesia", HOME / "logs"):
             shutil.rmtree(folder, ignore_errors=True)
         self._script("start")
@@ -107,16 +118,38 @@ class DedicatedBrokers:
         return Machine(kafka=kafka, rabbitmq=rabbitmq)
 
 
+def _accepts(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
+# The ports are the machine's, not the checkout's: one fault session at a time on this machine
+# (a CI clone elsewhere included); a second one waits for the first to finish.
+LOCK = Path(tempfile.gettempdir()) / f"clickstream-faults-{PAIR_ENV['KAFKA_PORT']}.lock"
+
+
 @pytest.fixture(scope="session")
-def brokers() -> Iterator[DedicatedBrokers]:
+def brokers(request: pytest.FixtureRequest) -> Iterator[DedicatedBrokers]:
     HOME.mkdir(parents=True, exist_ok=True)
-    with (HOME / "session.lock").open("w") as lock:
-        # One fault session at a time per checkout: a second `make test` waits for the first.
+    with LOCK.open("a+") as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            print("another fault session holds .local/faults/session.lock: waiting for it")
+            lock.seek(0)
+            capture = request.config.pluginmanager.getplugin("capturemanager")
+            with capture.global_and_fixture_disabled():
+                print(
+                    f"\nanother fault session ({lock.read().strip() or '?'}) holds {LOCK}:"
+                    " waiting for it to finish",
+                    flush=True,
+                )
             fcntl.flock(lock, fcntl.LOCK_EX)
+        lock.truncate(0)
+        lock.write(f"pid {os.getpid()} in {ROOT}\n")
+        lock.flush()
         pair = DedicatedBrokers()
         pair.started = time.monotonic()
         pair.fresh_start()
@@ -138,16 +171,28 @@ def report(brokers: DedicatedBrokers) -> Iterator[list[Row]]:
     """Rows added by the scenarios; the document is written when the session ends (to
     docs/RELIABILITY.md only when every scenario ran, else next to the brokers' data)."""
     machine = brokers.machine()
-    rows: list[Row] = []
-    yield rows
-    target = write(rows, machine, time.monotonic() - brokers.started, every_test=not DESELECTED)
+    yield ROWS
+    target = write(ROWS, machine, time.monotonic() - brokers.started, every_test=not DESELECTED)
     print(f"\nfault report written to {target.relative_to(ROOT)}")
+
+
+ROWS: list[Row] = []
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> object:
     report = yield
     setattr(item, f"rep_{report.when}", report)
+    if report.skipped and report.when == "setup" and item.nodeid.startswith("tests/faults/"):
+        # A skipped scenario stays in the table, with its reason, rather than vanishing.
+        function = getattr(item, "originalname", item.name)
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        row = Row(function.removeprefix("test_").replace("_", "-"), params.get("mode", ""))
+        row.mode = row.mode or "at-least-once"
+        row.outcome = "skipped"
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        row.notes.append(reason.removeprefix("Skipped: "))
+        ROWS.append(row)
     return report
 
 
@@ -205,6 +250,12 @@ def pipeline(
     for service in reversed(running.services):
         if service.process is not None and service.process.poll() is None:
             if failed:  # leave the stacks of whatever still runs in its log
+                with service.log_path.open("a") as log:
+                    log.write(
+                        "=== tests/faults: the scenario failed and this process was still"
+                        " running; the test sends it SIGABRT now so that Python prints every"
+                        " thread's stack below (the abort is the test's, not the service's) ===\n"
+                    )
                 service.process.send_signal(signal.SIGABRT)
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     service.process.wait(10)

@@ -3,6 +3,7 @@ the comparison of what reached RabbitMQ with the DuckDB oracle."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from collections import Counter
@@ -88,23 +89,24 @@ class Scenario:
         return self.tap.first_fresh(since, timeout=180, check=self.pipeline.check_alive)
 
     def recovery(self, since: float, until: float | None = None) -> float:
-        """The recovery seconds of report.py: from `since` until fresh VipActions arrived from
-        every partition of the click topic (the slowest one counts). Call after `settle`;
-        `until` ignores arrivals of clicks produced after it (a later fault's)."""
+        """The recovery seconds of report.py: the longest pause, from `since` on (and before
+        `until`), between VipActions reaching RabbitMQ from one partition of the click topic,
+        the slowest partition counting. Call after `settle`, when every arrival is in."""
         assert self.tap is not None
         partition_of = {
             event_id(self.names.clicks, r.partition, r.offset): r.partition
             for r in read_topic(self.brokers.kafka, self.names.clicks)
         }
-        first: dict[int, float] = {}
-        for arrival in sorted(self.tap.arrivals, key=lambda a: a.wall):
-            if arrival.event_time_ms <= since * 1000:
-                continue
-            if until is not None and arrival.event_time_ms > until * 1000:
-                continue
-            first.setdefault(partition_of[arrival.event_id], arrival.wall)
-        assert first, "no VipAction of a click produced after the fault"
-        return max(first.values()) - since
+        arrivals: dict[int, list[float]] = {}
+        for arrival in self.tap.arrivals:
+            if arrival.wall >= since and (until is None or arrival.wall < until):
+                arrivals.setdefault(partition_of[arrival.event_id], []).append(arrival.wall)
+        assert arrivals, "no VipAction arrived after the fault"
+        pauses = []
+        for walls in arrivals.values():
+            moments = [since, *sorted(walls)]
+            pauses.append(max(b - a for a, b in itertools.pairwise(moments)))
+        return max(pauses)
 
     def measure(self, fault: float, first: float) -> None:
         """Into the report row: the recovery seconds, and when the first fresh VipAction came."""

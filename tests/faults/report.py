@@ -61,7 +61,7 @@ CATALOGUE: dict[str, Catalogued] = {
         "Two more enrichers join the same consumer group (own HTTP ports) mid-stream; once the"
         " group is stable with 3 members and more clicks have flowed, two of them get SIGTERM."
         " Two fault instants, the two starts and the two SIGTERMs, so two recovery times (the"
-        " first counts only clicks produced before the second instant).",
+        " first counts only arrivals before the second instant).",
     ),
     "malformed-burst": Catalogued(
         "burst of 2,000 malformed clicks",
@@ -148,17 +148,20 @@ def render(rows: list[Row], machine: Machine, seconds: float, complete: bool) ->
         " uncommitted offsets, and its successor emits those VipActions again. Counted, not"
         " asserted, except with the enricher in exactly-once mode, where the vip-action topic"
         " (read with read_committed) must hold no event_id twice.",
-        "- **recovery seconds**: from the fault instant (above) until VipActions of clicks"
-        " produced *after* that instant have reached the RabbitMQ exchange from every partition"
-        " of the click topic (4), the slowest partition counting: the time until fresh VIP"
-        " activity flows end to end again everywhere, ordinary pipeline latency (well under a"
-        " second) included. A partition the fault did not stop shows no delay, so a rebalance"
-        " that moves one partition shows that partition's pause. Arrivals are observed through a"
-        " durable queue of the test's own bound to the exchange (nothing published while that"
-        " observer reconnects after a RabbitMQ restart is missed, but its arrival time may then"
-        " be late by the reconnect, a few hundred ms). The notes give when the first fresh"
-        " VipAction arrived (from any partition) and when the restarted component itself was"
-        " ready (`/readyz` answering 200, or the broker answering again).",
+        "- **recovery seconds**: how long VIP actions stopped flowing because of the fault: the"
+        " longest pause, from the fault instant on, between two VipActions of one partition of"
+        " the click topic (4) reaching the RabbitMQ exchange, the slowest partition counting,"
+        " and counted from the fault instant itself, so a component down from that instant"
+        " counts in full. A pause that begins later (a rebalance moving partitions a few seconds"
+        " after new replicas start) counts too, and partitions the fault did not stop show only"
+        " the normal spacing of VIP clicks (about 20 a second per partition here). Arrivals are"
+        " observed through a durable queue of the test's own bound to the exchange: nothing"
+        " published while that observer reconnects after a RabbitMQ restart is missed, but its"
+        " arrival time may then be late by the reconnect, a few hundred ms. The notes give when"
+        " the first VipAction of a click produced after the fault arrived (the test waits for it"
+        " before anything else, so a pipeline that never recovers fails there) and when the"
+        " restarted component itself was ready (`/readyz` answering 200, or the broker"
+        " answering again).",
         "- A SIGKILLed consumer stays a member of its group until its session times out"
         " (librdkafka's `session.timeout.ms`, 45 s by default): the partitions it held are not"
         " handed to the new process before that, which is most of the recovery time of"
@@ -193,7 +196,7 @@ def render(rows: list[Row], machine: Machine, seconds: float, complete: bool) ->
 
 
 def write(rows: list[Row], machine: Machine, seconds: float, every_test: bool) -> Path:
-    ran = {row.scenario for row in rows if row.outcome != "not run"}
+    ran = {row.scenario for row in rows if row.outcome != "not run"}  # skipped ones included
     complete = every_test and ran == set(CATALOGUE)
     target = DOC if complete else PARTIAL
     target.parent.mkdir(parents=True, exist_ok=True)

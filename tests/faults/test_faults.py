@@ -18,6 +18,7 @@ from tests.faults.report import FAULT_AT, Row
 from tests.integration.conftest import Names
 from tests.support.groups import wait_members
 from tests.support.oracle import read_topic
+from tests.support.services import Service
 
 pytestmark = pytest.mark.faults
 
@@ -31,10 +32,12 @@ MODES = [
     pytest.param("at-least-once", {}, id="at-least-once"),
     pytest.param("exactly-once", EXACTLY_ONCE, id="exactly-once"),
 ]
-# Seen in every run so far: librdkafka 2.16 aborts the process (SIGABRT, "Fatal Python error:
-# Aborted" inside send_offsets_to_transaction) when the only broker restarts mid-transaction.
-# Nothing is lost (the transaction never commits), but the test has no supervisor to restart the
-# process as Kubernetes would, so fresh VipActions never flow. Kept visible until that is handled.
+# Seen in 4 of 5 runs: when the only broker restarts mid-transaction, the exactly-once enricher
+# hangs inside Producer.send_offsets_to_transaction (clickstream_common.kafka, transact -> _once):
+# the call does not return for minutes despite its timeout, the process logs nothing more and no
+# VipAction flows. (The "Fatal Python error: Aborted" and stack at the end of its log come from
+# the test's own SIGABRT at teardown, sent to dump the stuck process's stacks; it is not a crash.)
+# Nothing is lost: the open transaction never commits. Kept visible until that is handled.
 RESTART_KAFKA_MODES = [
     MODES[0],
     pytest.param(
@@ -42,9 +45,8 @@ RESTART_KAFKA_MODES = [
         EXACTLY_ONCE,
         id="exactly-once",
         marks=pytest.mark.skip(
-            reason="known failure: librdkafka 2.16 aborts the exactly-once enricher "
-            "(SIGABRT in send_offsets_to_transaction) when the broker restarts mid-transaction; "
-            "no supervisor restarts it here"
+            reason="known failure: after the broker restarts mid-transaction the exactly-once "
+            "enricher hangs in send_offsets_to_transaction and no VipAction flows (4 of 5 runs)"
         ),
     ),
 ]
@@ -192,7 +194,8 @@ def test_scale_enricher(scenario: Make, brokers: DedicatedBrokers) -> None:
     wait_members(brokers.kafka, group, 3, check=check)
     up_stable = round(time.time() - up, 2)
     run.flowing(up)
-    run.wait_clicks(FAULT_AT + 3_500)
+    wait_consuming(extra, check)
+    run.wait_clicks(int(run.generator.metric("generator_clicks_produced_total")) + 1_500)
     down = time.time()
     assert [run.pipeline.terminate(e) for e in extra] == [0, 0], extra[0].log_tail()
     wait_members(brokers.kafka, group, 1, check=check)
@@ -201,11 +204,24 @@ def test_scale_enricher(scenario: Make, brokers: DedicatedBrokers) -> None:
     run.settle()
     run.row.recovery = f"{run.recovery(up, until=down):.1f} up, {run.recovery(down):.1f} down"
     run.row.notes.append(
-        f"the group was stable with 3 members {up_stable} s after the two starts, with 1 member"
-        f" {down_stable} s after the two SIGTERMs (both exited 0)"
+        f"the group was stable with 3 members, each with partitions, {up_stable} s after the two"
+        f" starts, with 1 member {down_stable} s after the two SIGTERMs (both exited 0)"
     )
     run.judge()
     run.stop()
+
+
+def wait_consuming(
+    replicas: list[Service], check: Callable[[], None], timeout: float = 120
+) -> None:
+    """Until every replica has consumed clicks of its own (its partitions really moved)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        check()
+        if all(r.metric("enricher_clicks_consumed_total") > 0 for r in replicas):
+            return
+        time.sleep(0.2)  # polling interval
+    raise AssertionError(f"the new replicas consumed nothing within {timeout}s")
 
 
 BURST = 2_000

@@ -69,29 +69,35 @@ def wait_committed(
     )
 
 
-def describe(bootstrap: str, group: str) -> tuple[ConsumerGroupState, int]:
-    """The group's state and how many members it has."""
+def describe(bootstrap: str, group: str) -> tuple[ConsumerGroupState, list[int]]:
+    """The group's state, and how many partitions each of its members is assigned."""
     admin = _admin(bootstrap)
     futures = admin.describe_consumer_groups([group], request_timeout=10)
     description = futures[group].result(timeout=30)
-    return description.state, len(description.members)
+    return description.state, [
+        len(m.assignment.topic_partitions) if m.assignment else 0 for m in description.members
+    ]
 
 
 def wait_members(
     bootstrap: str, group: str, members: int, timeout: float = 120, check: Check = None
 ) -> None:
-    """Until `group` is stable with exactly `members` members (a rebalance has completed)."""
+    """Until `group` is stable with exactly `members` members, each assigned at least one
+    partition: the rebalance, incremental ones' second round included, has completed."""
     deadline = time.monotonic() + timeout
     state: object = None
-    count = -1
+    assigned: list[int] = []
     while time.monotonic() < deadline:
         if check is not None:
             check()
         try:
-            state, count = describe(bootstrap, group)
+            state, assigned = describe(bootstrap, group)
         except Exception:
-            state, count = None, -1
-        if state == ConsumerGroupState.STABLE and count == members:
+            state, assigned = None, []
+        if state == ConsumerGroupState.STABLE and len(assigned) == members and all(assigned):
             return
         time.sleep(0.2)  # polling interval
-    raise AssertionError(f"{group}: {state} with {count} members, not {members}, after {timeout}s")
+    raise AssertionError(
+        f"{group}: {state}, partitions per member {assigned}, not {members} members with"
+        f" partitions, after {timeout}s"
+    )
