@@ -328,6 +328,26 @@ class TableReader:
         self._consumer.close()
 
 
+def _produce(
+    producer: Producer,
+    record: OutRecord,
+    on_delivery: Callable[[KafkaError | None, Message], None],
+) -> None:
+    while True:
+        try:
+            producer.produce(
+                record.topic,
+                value=record.value,
+                key=record.key,
+                headers=list(record.headers) if record.headers else None,
+                on_delivery=on_delivery,
+            )
+            return
+        except BufferError:
+            # The local queue is full: serve delivery reports to make room, then retry.
+            producer.poll(0.1)
+
+
 class CheckedProducer:
     """A producer whose `flush` raises if anything sent since the last flush was not delivered.
 
@@ -357,19 +377,7 @@ class CheckedProducer:
                 self._failures.append(str(error))
 
     def send(self, record: OutRecord) -> None:
-        while True:
-            try:
-                self._producer.produce(
-                    record.topic,
-                    value=record.value,
-                    key=record.key,
-                    headers=list(record.headers) if record.headers else None,
-                    on_delivery=self._on_delivery,
-                )
-                return
-            except BufferError:
-                # The local queue is full: serve delivery reports to make room, then retry.
-                self._producer.poll(0.1)
+        _produce(self._producer, record, self._on_delivery)
 
     def send_all(self, records: Iterable[OutRecord]) -> None:
         for record in records:
@@ -512,18 +520,7 @@ class TransactionalProducer:
             self._fatal = str(error)
 
     def _produce(self, record: OutRecord) -> None:
-        while True:
-            try:
-                self._producer.produce(
-                    record.topic,
-                    value=record.value,
-                    key=record.key,
-                    headers=list(record.headers) if record.headers else None,
-                    on_delivery=self._on_delivery,
-                )
-                return
-            except BufferError:
-                self._producer.poll(0.1)
+        _produce(self._producer, record, self._on_delivery)
 
     def _on_delivery(self, error: KafkaError | None, _: Message) -> None:
         if error is None:
