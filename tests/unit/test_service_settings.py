@@ -34,6 +34,8 @@ def test_defaults_follow_the_design_contracts():
         (BridgeSettings, {"RABBITMQ_URL": "http://x"}, "RABBITMQ_URL"),
         (BridgeSettings, {"RABBITMQ_QUEUE_TYPE": "stream"}, "RABBITMQ_QUEUE_TYPE"),
         (UserStateSettings, {"USER_HISTORY_VERSIONS": "0"}, "USER_HISTORY_VERSIONS"),
+        (EnricherSettings, {"KAFKA_SESSION_TIMEOUT_MS": "1000"}, "KAFKA_SESSION_TIMEOUT_MS"),
+        (BridgeSettings, {"KAFKA_SESSION_TIMEOUT_MS": "soon"}, "KAFKA_SESSION_TIMEOUT_MS"),
     ],
 )
 def test_a_bad_value_is_refused_naming_its_variable(settings, environ, named):
@@ -68,3 +70,9 @@ def test_query_can_come_from_a_file(tmp_path):
 def test_the_rabbitmq_password_stays_out_of_the_settings_repr():
     settings = BridgeSettings.from_env({"RABBITMQ_URL": "amqp://u:s3cret@host/%2F"})
     assert "s3cret" not in repr(settings)
+
+
+def test_the_group_session_timeout_is_librdkafkas_unless_set():
+    assert EnricherSettings.from_env({}).kafka.session_timeout_ms == 45_000
+    settings = BridgeSettings.from_env({"KAFKA_SESSION_TIMEOUT_MS": "10000"})
+    assert settings.kafka.session_timeout_ms == 10_000

@@ -7,6 +7,7 @@ outputs); delivery failures are raised, never swallowed.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -25,6 +26,7 @@ from confluent_kafka import (
 )
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
+from clickstream_common.bounded import CallOverran, call_within
 from clickstream_common.records import OutRecord, PartitionKey, Position, Record
 from clickstream_common.settings import KafkaSettings
 
@@ -33,6 +35,10 @@ _librdkafka_log = logging.getLogger("librdkafka")
 
 BATCH_LINGER_S = 0.005
 COMMIT_RETRY_S = 120.0
+# A transactional call gets at most this long from librdkafka (retriable timeouts are retried up
+# to the whole transaction timeout), and is given up as stuck this much later still.
+TXN_CALL_STEP_S = 10.0
+TXN_CALL_OVERRUN_S = 5.0
 
 _COORDINATOR_AWAY = frozenset(
     {
@@ -159,6 +165,9 @@ class BatchConsumer:
             "auto.offset.reset": "earliest",
             "isolation.level": "read_committed",
             "partition.assignment.strategy": "cooperative-sticky",
+            "session.timeout.ms": settings.session_timeout_ms,
+            # librdkafka's 3 s, but always well inside the session.
+            "heartbeat.interval.ms": min(3_000, settings.session_timeout_ms // 3),
             "logger": _librdkafka_log,
             **(options or {}),
         }
@@ -405,6 +414,12 @@ class TransactionalProducer:
     same id left open, and fences it, so it can write nothing more. Each `transact` is one
     transaction, begun and ended (committed, or aborted and raised) inside the call, so none is
     ever open while the caller polls its consumer, where rebalances happen.
+
+    Every transactional call is bounded from outside (`call_within`): librdkafka can wait forever
+    on a coordinator across a broker restart, timeout or not. A producer stuck like that is
+    abandoned and replaced by a new one with the same id, whose `init_transactions` fences the
+    stuck one and aborts its open transaction; the batch is then tried again, so nothing of it is
+    lost or written twice.
     """
 
     def __init__(
@@ -415,52 +430,87 @@ class TransactionalProducer:
         options: Mapping[str, Any] | None = None,
         timeout: float = 60,
         attempts: int = 3,
+        call_step: float = TXN_CALL_STEP_S,
     ) -> None:
         self.transactional_id = transactional_id
         self._timeout = timeout
         self._attempts = attempts
-        self._producer = Producer(
-            {
-                **settings.client_config(),
-                "transactional.id": transactional_id,
-                "enable.idempotence": True,
-                "linger.ms": 5,
-                "compression.type": "lz4",
-                "logger": _librdkafka_log,
-                "error_cb": self._on_error,
-                **(options or {}),
-            }
-        )
+        self._call_step = call_step
+        self._config: dict[str, Any] = {
+            **settings.client_config(),
+            "transactional.id": transactional_id,
+            "enable.idempotence": True,
+            "linger.ms": 5,
+            "compression.type": "lz4",
+            "logger": _librdkafka_log,
+            **(options or {}),
+        }
         self._lock = threading.Lock()
         self._failures: list[str] = []
         self._fatal: str | None = None
         self._open = False
+        self._generation = 0
+        self._stuck_in_a_row = 0
         self.delivered = 0
-        self._retrying(lambda remaining: self._producer.init_transactions(remaining))
+        self.replaced = 0
+        self._producer = self._new_producer()
 
     @property
     def in_transaction(self) -> bool:
         return self._open
+
+    def _new_producer(self) -> Producer:
+        """A producer of a new generation, transactions initialised. Callbacks of an abandoned
+        generation are ignored: its fencing must not read as this one's fatal error."""
+        self._generation += 1
+        generation = self._generation
+
+        def on_delivery(error: KafkaError | None, _: Message) -> None:
+            if generation == self._generation:
+                self._on_delivery(error)
+
+        def on_error(error: KafkaError) -> None:
+            if generation == self._generation:
+                self._on_error(error)
+
+        self._deliver = on_delivery
+        producer = Producer({**self._config, "error_cb": on_error})
+        try:
+            self._retrying(producer.init_transactions, "init_transactions")
+        except CallOverran as exc:
+            raise KafkaFatalError(f"cannot initialise transactions: {exc}") from exc
+        return producer
 
     def transact(
         self,
         records: Sequence[OutRecord],
         offsets: Mapping[PartitionKey, Position],
         group_metadata: Any,
+        landed: Callable[[], bool] | None = None,
     ) -> None:
         """Write `records` and commit `offsets` for the group in one transaction.
 
-        An error that allows it aborts the transaction, and the whole of it is tried again, up to
-        `attempts` times; then `TransactionError`. A fatal error (this producer fenced by a newer
-        one with its id, say) raises `KafkaFatalError` at once.
+        An error that allows it aborts the transaction (a stuck call replaces the producer), and
+        the whole of it is tried again, up to `attempts` times; then `TransactionError`. A fatal
+        error (this producer fenced by a newer one with its id, say) raises `KafkaFatalError` at
+        once. If `commit_transaction` itself got stuck, the commit may have reached the
+        coordinator: once the replacement has settled it, `landed()` says whether it did (the
+        group's committed offsets are part of it), and only if not is the batch written again.
         """
         for attempt in range(1, self._attempts + 1):
             try:
                 self._once(records, offsets, group_metadata)
+                self._stuck_in_a_row = 0
                 return
             except KafkaFatalError:
                 self._open = False  # nothing more can be done with this producer, abort included
                 raise
+            except CallOverran as exc:
+                cause = str(exc)
+                self._replace(cause)
+                if exc.name == "commit_transaction" and landed is not None and landed():
+                    _librdkafka_log.warning("the stuck transaction had committed: %s", cause)
+                    return
             except KafkaException as exc:
                 error: KafkaError = exc.args[0]
                 if error.fatal():
@@ -471,11 +521,11 @@ class TransactionalProducer:
                     self._abort()
                 if not error.txn_requires_abort():
                     raise KafkaFatalError(f"transaction failed and aborted: {error}") from exc
-                _librdkafka_log.warning(
-                    "transaction aborted (attempt %d of %d): %s", attempt, self._attempts, cause
-                )
-                if attempt == self._attempts:
-                    raise TransactionError(f"transaction aborted {attempt} times: {cause}") from exc
+            _librdkafka_log.warning(
+                "transaction aborted (attempt %d of %d): %s", attempt, self._attempts, cause
+            )
+            if attempt == self._attempts:
+                raise TransactionError(f"transaction aborted {attempt} times: {cause}")
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _once(
@@ -484,12 +534,13 @@ class TransactionalProducer:
         offsets: Mapping[PartitionKey, Position],
         group_metadata: Any,
     ) -> None:
+        producer = self._producer
         self._take_failures()
-        self._producer.begin_transaction()
+        producer.begin_transaction()
         self._open = True
         for record in records:
-            self._produce(record)
-        self._producer.poll(0)
+            _produce(producer, record, self._deliver)
+        producer.poll(0)
         if offsets:
             positions = [
                 TopicPartition(t, p, position.offset, position.note)
@@ -498,13 +549,12 @@ class TransactionalProducer:
                 for (t, p), position in offsets.items()
             ]
             self._retrying(
-                lambda remaining: self._producer.send_offsets_to_transaction(
-                    positions, group_metadata, remaining
-                )
+                lambda step: producer.send_offsets_to_transaction(positions, group_metadata, step),
+                "send_offsets_to_transaction",
             )
         self._flush()
         # Any record not delivered makes this fail with an abortable error.
-        self._retrying(lambda remaining: self._producer.commit_transaction(remaining))
+        self._retrying(producer.commit_transaction, "commit_transaction")
         self._open = False
 
     def _flush(self) -> None:
@@ -519,10 +569,7 @@ class TransactionalProducer:
         if error.fatal() or error.code() == KafkaError._FATAL:
             self._fatal = str(error)
 
-    def _produce(self, record: OutRecord) -> None:
-        _produce(self._producer, record, self._on_delivery)
-
-    def _on_delivery(self, error: KafkaError | None, _: Message) -> None:
+    def _on_delivery(self, error: KafkaError | None) -> None:
         if error is None:
             self.delivered += 1
         else:
@@ -535,21 +582,41 @@ class TransactionalProducer:
         return f"{len(failures)} delivery failures, first: {failures[0]}" if failures else ""
 
     def _abort(self) -> None:
+        producer = self._producer
         try:
-            self._retrying(lambda remaining: self._producer.abort_transaction(remaining))
+            self._retrying(producer.abort_transaction, "abort_transaction")
+        except CallOverran as exc:
+            self._replace(str(exc))
         except KafkaException as exc:
             raise KafkaFatalError(f"cannot abort the transaction: {exc.args[0]}") from exc
         finally:
             self._open = False
 
-    def _retrying(self, call: Callable[[float], None]) -> None:
+    def _replace(self, cause: str) -> None:
+        """Abandon the stuck producer for a new one with the same transactional id."""
+        self._open = False
+        self._stuck_in_a_row += 1
+        if self._stuck_in_a_row > self._attempts:
+            stuck = self._stuck_in_a_row
+            raise KafkaFatalError(f"transactional calls stuck {stuck} times in a row: {cause}")
+        _librdkafka_log.warning(
+            "transactional call stuck, replacing the producer (it is fenced, and its open"
+            " transaction aborted, by the new one): %s",
+            cause,
+        )
+        self._producer = self._new_producer()
+        self.replaced += 1
+
+    def _retrying(self, call: Callable[[float], object], name: str) -> None:
         """Run a transactional call, again while it fails with a retriable error and time is left;
-        any other error is raised as it came."""
+        any other error is raised as it came. librdkafka gets at most `call_step` seconds a call,
+        and a call that outlives that by `TXN_CALL_OVERRUN_S` raises `CallOverran`: the producer
+        it was made on is stuck and must be replaced."""
         deadline = time.monotonic() + self._timeout
         while True:
-            remaining = max(deadline - time.monotonic(), 0.1)
+            step = min(max(deadline - time.monotonic(), 0.1), self._call_step)
             try:
-                call(remaining)
+                call_within(functools.partial(call, step), step + TXN_CALL_OVERRUN_S, name)
                 return
             except KafkaException as exc:
                 error: KafkaError = exc.args[0]
@@ -585,7 +652,13 @@ class ExactlyOnceCommitter:
     def commit_batch(
         self, outputs: Sequence[OutRecord], positions: Mapping[PartitionKey, Position]
     ) -> None:
-        self._producer.transact(outputs, positions, self._consumer.consumer_group_metadata())
+        def landed() -> bool:
+            committed = self._consumer.committed_positions(positions, timeout=120)
+            return bool(positions) and all(committed.get(p) == pos for p, pos in positions.items())
+
+        self._producer.transact(
+            outputs, positions, self._consumer.consumer_group_metadata(), landed
+        )
 
     def resume(self, partitions: Sequence[PartitionKey]) -> dict[PartitionKey, Position]:
         # A transaction a dead instance left open holds the answer back until it is aborted:

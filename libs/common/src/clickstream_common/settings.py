@@ -164,6 +164,9 @@ class KafkaSettings:
 
     bootstrap_servers: str
     client_options: Mapping[str, str]
+    # How long a consumer-group member may go silent before its partitions move to another
+    # (librdkafka's and Kafka Streams' 45 s): the floor on recovery after a replica is killed.
+    session_timeout_ms: int = 45_000
 
     def __repr__(self) -> str:
         shown = {
@@ -171,7 +174,8 @@ class KafkaSettings:
             for option, value in self.client_options.items()
         }
         return (
-            f"KafkaSettings(bootstrap_servers={self.bootstrap_servers!r}, client_options={shown!r})"
+            f"KafkaSettings(bootstrap_servers={self.bootstrap_servers!r}, client_options={shown!r},"
+            f" session_timeout_ms={self.session_timeout_ms})"
         )
 
     @classmethod
@@ -187,6 +191,10 @@ class KafkaSettings:
         return cls(
             bootstrap_servers=env.text("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
             client_options=options,
+            # The broker's default group.{min,max}.session.timeout.ms bound it.
+            session_timeout_ms=env.integer(
+                "KAFKA_SESSION_TIMEOUT_MS", 45_000, min=6_000, max=1_800_000
+            ),
         )
 
     def client_config(self) -> dict[str, str]:
