@@ -30,6 +30,8 @@ class Source:
     def commit(self, next_offsets):
         self.commits.append(dict(next_offsets))
 
+    commit_async = commit
+
 
 class Sink:
     def __init__(self):
@@ -76,7 +78,7 @@ def click(offset, user_id, action="checkout", partition=0, ts=1_000):
     return Record("click", partition, offset, user_id.encode(), orjson.dumps(value), ts)
 
 
-def make(sql=DEFAULT_QUERY, grace=5.0, capacity=100, mode="as_of", committer=None):
+def make(sql=DEFAULT_QUERY, grace=5.0, capacity=100, mode="as_of", committer=None, pipelined=False):
     store = UserStore()
     store.apply("p", User("p", "Pat", "PLATINUM"), 0)
     store.apply("g", User("g", "Gil", "GOLD"), 0)
@@ -91,6 +93,7 @@ def make(sql=DEFAULT_QUERY, grace=5.0, capacity=100, mode="as_of", committer=Non
         join_mode=mode,
         pending=PendingClicks(grace, capacity),
         metrics=Metrics("test"),
+        pipelined=pipelined,
         clock=clock,
         sleep=clock.advance,
     )
@@ -224,6 +227,84 @@ def test_drain_settles_waiting_clicks_without_reading_more_then_commits_all():
     assert len(sink.on("click.unmatched")) == 1
     assert source.commits[-1] == {("click", 0): 3}
     assert source.batches == [[click(3, "p")]]
+
+
+# Pipelined (at least once): a batch is read and its lookup sent before the previous one is
+# delivered; the one read ahead has no visible effect until it is finished.
+
+
+def test_pipelined_a_batch_is_finished_by_the_next_step_and_its_offsets_only_then():
+    processor, source, sink, _, _, directory = make(pipelined=True)
+    source.batches = [[click(0, "p"), click(1, "g")], [click(2, "p")]]
+    processor.step(0)
+    assert directory.requests == 1  # its lookup is sent ...
+    assert sink.sent == [] and source.commits == []  # ... but nothing of it is visible
+    processor.step(0)
+    assert [orjson.loads(r.value)["page"] for r in sink.on("vip-action")] == [0]
+    assert source.commits == [{("click", 0): 2}]  # the batch read ahead is not done
+    processor.step(0)  # nothing new: the one ahead is finished
+    assert [orjson.loads(r.value)["page"] for r in sink.on("vip-action")] == [0, 2]
+    assert source.commits[-1] == {("click", 0): 3}
+
+
+def test_pipelined_a_step_does_not_wait_for_input_while_a_batch_is_ahead():
+    processor, source, _, _, _, _ = make(pipelined=True)
+    timeouts = []
+    batches = iter([[click(0, "p")], []])
+
+    def poll_batch(max_records, timeout):
+        timeouts.append(timeout)
+        return next(batches)
+
+    source.poll_batch = poll_batch
+    processor.step(0.5)
+    processor.step(0.5)
+    assert timeouts == [0.5, 0]
+
+
+def test_pipelined_a_revoked_partition_is_dropped_from_the_batch_read_ahead():
+    processor, source, sink, _, _, _ = make(pipelined=True)
+    source.batches = [[click(0, "p", partition=0), click(0, "p", partition=1)]]
+    processor.step(0)
+    processor.on_revoke([("click", 1)])  # inside the next poll, with the batch still ahead
+    processor.step(0)
+    assert [dict(orjson.loads(r.value))["page"] for r in sink.on("vip-action")] == [0]
+    # Partition 1 is the next owner's, from its committed offset: nothing of it is committed.
+    assert source.commits == [{("click", 0): 1}]
+
+
+def test_pipelined_a_waiting_click_that_expired_meanwhile_is_not_settled_twice():
+    processor, source, sink, store, clock, _ = make(grace=1.0, pipelined=True)
+    source.batches = [[click(0, "late")], [click(1, "g")], [click(2, "g")]]
+    processor.step(0)
+    processor.step(0)  # finishes batch 1: offset 0 waits for its user
+    store.apply("late", User("late", "Lee", "PLATINUM"), 0)
+    clock.now += 1.5
+    processor.step(0)  # batch 3's lookup retries offset 0 and finds it; batch 2 expires it ...
+    assert len(sink.on("click.unmatched")) == 1
+    processor.drain()  # ... so batch 3 must not join it too
+    outcomes = [r.topic for r in sink.sent]
+    assert outcomes.count("click.unmatched") + outcomes.count("vip-action") == 1
+    assert source.commits[-1] == {("click", 0): 3}
+
+
+def test_pipelined_drain_finishes_the_batch_read_ahead():
+    processor, source, sink, _, _, _ = make(pipelined=True)
+    source.batches = [[click(0, "p")]]
+    processor.step(0)
+    source.batches = [[click(1, "p")]]  # must stay unread
+    processor.drain()
+    assert len(sink.on("vip-action")) == 1
+    assert source.commits == [{("click", 0): 1}]
+    assert source.batches == [[click(1, "p")]]
+
+
+def test_exactly_once_does_not_read_ahead():
+    try:
+        make(committer=Transactions(), pipelined=True)
+        raise AssertionError("must refuse")
+    except ValueError as exc:
+        assert "exactly-once" in str(exc)
 
 
 # Exactly once: outputs and positions in one transaction, resumable past held clicks.

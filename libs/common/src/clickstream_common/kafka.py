@@ -171,14 +171,18 @@ class BatchConsumer:
             "logger": _librdkafka_log,
             **(options or {}),
         }
-        self._consumer = Consumer(config)
+        self._consumer = Consumer({**config, "on_commit": self._committed_async})
         self._on_revoke = on_revoke
         self._on_assign = on_assign
+        # Offsets handed to `commit_async`, the latest per partition, until one is accepted.
+        self._unconfirmed: dict[PartitionKey, int] = {}
+        self._commit_failure: KafkaError | None = None
+        self._recommit = False
         self._consumer.subscribe(
             list(topics),
             on_assign=self._assigned,
             on_revoke=self._revoked,
-            on_lost=self._revoked,
+            on_lost=self._lost,
         )
 
     def _assigned(self, _: Consumer, partitions: list[TopicPartition]) -> None:
@@ -186,8 +190,24 @@ class BatchConsumer:
             self._on_assign([(tp.topic, tp.partition) for tp in partitions])
 
     def _revoked(self, _: Consumer, partitions: list[TopicPartition]) -> None:
-        if self._on_revoke is not None and partitions:
-            self._on_revoke([(tp.topic, tp.partition) for tp in partitions])
+        """The caller finishes its work first, then whatever it handed to `commit_async` for
+        these partitions is committed synchronously, before they are given up."""
+        keys = [(tp.topic, tp.partition) for tp in partitions]
+        if self._on_revoke is not None and keys:
+            self._on_revoke(keys)
+        self.commit({key: self._unconfirmed[key] for key in keys if key in self._unconfirmed})
+        self._forget(keys)
+
+    def _lost(self, _: Consumer, partitions: list[TopicPartition]) -> None:
+        """Lost, not revoked: the group has moved on, a commit would be refused."""
+        keys = [(tp.topic, tp.partition) for tp in partitions]
+        if self._on_revoke is not None and keys:
+            self._on_revoke(keys)
+        self._forget(keys)
+
+    def _forget(self, keys: list[PartitionKey]) -> None:
+        for key in keys:
+            self._unconfirmed.pop(key, None)
 
     def consumer_group_metadata(self) -> Any:
         """The group's generation and member id, opaque: a transaction commits offsets with it, so
@@ -206,6 +226,47 @@ class BatchConsumer:
             messages += self._consumer.consume(num_messages=max_records - 1, timeout=BATCH_LINGER_S)
         return _records(messages)
 
+    def commit_async(self, next_offsets: Mapping[PartitionKey, int]) -> None:
+        """Hand offsets to the coordinator without waiting for its answer.
+
+        The answer comes back in a later poll. A refused commit is not lost: its partitions are
+        sent again with the next call (a later offset of the same partition supersedes it), and
+        `commit_pending` (a rebalance's revoke does it, `close` too) commits synchronously what
+        is not confirmed yet. An error that retrying cannot cure is raised here, by the next call.
+        """
+        self._raise_commit_failure()
+        self._unconfirmed.update(next_offsets)
+        offsets = self._unconfirmed if self._recommit else next_offsets
+        self._recommit = False
+        if offsets:
+            self._consumer.commit(offsets=_partitions(offsets), asynchronous=True)
+
+    def commit_pending(self) -> None:
+        """Commit synchronously every offset handed to `commit_async` and not confirmed yet."""
+        self._raise_commit_failure()
+        self.commit(dict(self._unconfirmed))
+
+    def _committed_async(self, error: KafkaError | None, partitions: list[TopicPartition]) -> None:
+        """librdkafka's answer to a commit, served inside poll on the caller's thread."""
+        if error is None or error.code() == KafkaError._NO_OFFSET:
+            for tp in partitions:
+                key = (tp.topic, tp.partition)
+                if tp.error is None and self._unconfirmed.get(key) == tp.offset:
+                    del self._unconfirmed[key]
+            return
+        if error.code() in _REBALANCING:
+            _librdkafka_log.warning("commit refused during a rebalance: %s", error)
+        elif error.retriable() or error.code() in _COORDINATOR_AWAY:
+            _librdkafka_log.warning("commit failed, sending it again with the next: %s", error)
+            self._recommit = True
+        else:
+            self._commit_failure = error
+
+    def _raise_commit_failure(self) -> None:
+        if self._commit_failure is not None:
+            error, self._commit_failure = self._commit_failure, None
+            raise KafkaException(error)
+
     def commit(self, next_offsets: Mapping[PartitionKey, int]) -> None:
         """Commit synchronously: `next_offsets` maps a partition to the next offset to read.
 
@@ -216,12 +277,15 @@ class BatchConsumer:
         """
         if not next_offsets:
             return
-        offsets = [TopicPartition(t, p, o) for (t, p), o in next_offsets.items()]
+        offsets = _partitions(next_offsets)
         deadline = time.monotonic() + COMMIT_RETRY_S
         delay = 0.1
         while True:
             try:
                 self._consumer.commit(offsets=offsets, asynchronous=False)
+                for (t, p), o in next_offsets.items():
+                    if self._unconfirmed.get((t, p)) == o:
+                        del self._unconfirmed[(t, p)]
                 return
             except KafkaException as exc:
                 error = exc.args[0]
@@ -262,7 +326,15 @@ class BatchConsumer:
         }
 
     def close(self) -> None:
-        self._consumer.close()
+        """Commit what `commit_async` left unconfirmed, then leave the group."""
+        try:
+            self.commit_pending()
+        finally:
+            self._consumer.close()
+
+
+def _partitions(next_offsets: Mapping[PartitionKey, int]) -> list[TopicPartition]:
+    return [TopicPartition(t, p, o) for (t, p), o in next_offsets.items()]
 
 
 def _records(messages: list[Message]) -> list[Record]:

@@ -37,6 +37,13 @@ class RecordSource(Protocol):
     def commit(self, next_offsets: Mapping[PartitionKey, int]) -> None: ...
 
 
+class AsyncOffsetCommits(Protocol):
+    """Commits that do not wait for the coordinator; whoever implements it commits what is still
+    unconfirmed synchronously before a partition is given up or the consumer closes."""
+
+    def commit_async(self, next_offsets: Mapping[PartitionKey, int]) -> None: ...
+
+
 class RecordSink(Protocol):
     """What it needs from a producer: `flush` raises unless everything sent was acknowledged."""
 
@@ -72,11 +79,16 @@ class BatchCommitter(Protocol):
 
 class AtLeastOnceCommitter:
     """Outputs first, acknowledged; then the offsets. A crash between the two re-emits the batch's
-    outputs on restart, each with the same event_id."""
+    outputs on restart, each with the same event_id.
+
+    The offsets are committed asynchronously: they only ever cover acknowledged outputs, so the
+    coordinator's answer need not hold up the next batch (a synchronous commit was a fifth of each
+    batch's time). The source commits what is unconfirmed on revoke and on close.
+    """
 
     exactly_once = False
 
-    def __init__(self, sink: RecordSink, source: RecordSource) -> None:
+    def __init__(self, sink: RecordSink, source: AsyncOffsetCommits) -> None:
         self._sink = sink
         self._source = source
 
@@ -87,7 +99,7 @@ class AtLeastOnceCommitter:
             self._sink.send_all(outputs)
             self._sink.flush()
         if positions:
-            self._source.commit({partition: p.offset for partition, p in positions.items()})
+            self._source.commit_async({partition: p.offset for partition, p in positions.items()})
 
     def resume(self, partitions: Sequence[PartitionKey]) -> dict[PartitionKey, Position]:
         """Nothing beyond the committed offset, where the consumer resumes by itself."""

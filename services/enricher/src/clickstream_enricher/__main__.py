@@ -124,6 +124,9 @@ def main(argv: list[str] | None = None) -> int:
             pending=container.pending(),
             metrics=metrics,
             batch_size=settings.batch_size,
+            # At least once, the next batch's lookup overlaps this one's delivery; exactly once
+            # keeps one batch at a time (see ClickProcessor).
+            pipelined=settings.delivery == "at_least_once",
         )
         consuming = True
         log.info(

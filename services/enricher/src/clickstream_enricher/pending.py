@@ -47,8 +47,10 @@ class PendingClicks:
     def all(self) -> list[PendingClick]:
         return list(self._items.values())
 
-    def remove(self, item: PendingClick) -> None:
-        self._items.pop((item.record.topic, item.record.partition, item.record.offset), None)
+    def remove(self, item: PendingClick) -> bool:
+        """False if it was not held (any more)."""
+        key = (item.record.topic, item.record.partition, item.record.offset)
+        return self._items.pop(key, None) is not None
 
     def expired(self, now: float) -> list[PendingClick]:
         """Items past their deadline, removed; insertion order is deadline order."""

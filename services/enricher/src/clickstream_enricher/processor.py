@@ -5,17 +5,23 @@ the compiled query, then hand the outputs and the positions they complete to the
 (a `BatchCommitter`, chosen by ENRICHER_DELIVERY in __main__): at least once, produce, wait for
 Kafka's acknowledgement, and only then commit the offsets; exactly once, both in one transaction.
 
+At least once the batches are pipelined one deep: a batch read is decoded and its lookup sent
+(on a worker thread) before the previous batch is evaluated, produced, acknowledged and
+committed, so user-state answers while the enricher works. The batch read ahead has no effect
+anyone can see until it is finished: nothing is produced, held or marked done for it.
+
 Rebalances happen only inside `poll_batch`, at the top of a step, when the previous batch is
-already delivered and committed (and, exactly once, no transaction is open): a revoked partition
-is given up with all its finished work committed. Its clicks still waiting for their user are
-dropped here and read again by the next owner, from the committed offset they pin.
+already delivered and its commit handed over (and, exactly once, no transaction is open): the
+consumer commits that synchronously before it gives a partition up. A batch read ahead drops
+the revoked partitions' records, and the clicks still waiting for their user are dropped too;
+the next owner reads them again from the committed offset they pin.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from clickstream_common.contracts import BadRecord, Click, decode_click, encode_json, event_id
@@ -32,6 +38,7 @@ from clickstream_common.records import (
 )
 
 from clickstream_enricher.directory import UserDirectory, UserMatch
+from clickstream_enricher.lookahead import Lookahead, PendingLookup
 from clickstream_enricher.offsets import OffsetTracker
 from clickstream_enricher.pending import PendingClick, PendingClicks
 from clickstream_enricher.query import CompiledQuery
@@ -48,6 +55,19 @@ class OutputTopics:
     unmatched: str
 
 
+@dataclass(slots=True)
+class _Batch:
+    """Read and decoded, its lookup started; finishing it is what makes it visible."""
+
+    records: list[Record]
+    fresh: list[tuple[Record, Click]]
+    bad: list[tuple[Record, str]]
+    retries: list[PendingClick]
+    lookup: PendingLookup
+    # Partitions given up since it was read: their records are dropped, not finished.
+    revoked: set[PartitionKey] = field(default_factory=set)
+
+
 class ClickProcessor:
     def __init__(
         self,
@@ -61,13 +81,19 @@ class ClickProcessor:
         pending: PendingClicks,
         metrics: Metrics,
         batch_size: int = 1000,
+        pipelined: bool = False,
         retry_interval: float = 0.1,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._source = source
         self._committer = committer
-        self._users = users
+        if pipelined and committer.exactly_once:
+            # The offset notes are restored as records are admitted, which must not run ahead
+            # of the batch being committed.
+            raise ValueError("exactly-once delivery does not read ahead")
+        self._lookups = Lookahead(users, background=pipelined)
+        self._ahead: _Batch | None = None
         self._query = query
         self._topics = topics
         self._as_of = join_mode == "as_of"
@@ -114,20 +140,27 @@ class ClickProcessor:
         the waiting clicks are re-read by the next owner from the last commit."""
         if self._in_batch:
             raise RuntimeError("partitions revoked while a batch was in flight")
+        if self._ahead is not None:
+            self._ahead.revoked.update(partitions)
         self._pending.forget(partitions)
         self.offsets.forget(partitions)
 
     def run(self, shutdown: Shutdown) -> None:
-        while not shutdown.requested:
-            self.step(0.1 if len(self._pending) else 0.5)
-        self.drain()
+        try:
+            while not shutdown.requested:
+                self.step(0.1 if len(self._pending) else 0.5)
+            self.drain()
+        finally:
+            self._lookups.close()
 
     def drain(self) -> None:
-        """Finish the clicks still waiting for their user, reading nothing new.
+        """Finish the batch read ahead and the clicks still waiting for their user, reading
+        nothing new.
 
         Each resolves or expires within the grace period, so this ends within it; afterwards the
         commit covers everything read and a restart re-emits nothing.
         """
+        self._finish_ahead()
         if len(self._pending):
             log.info("draining clicks that wait for their user", pending=len(self._pending))
         while len(self._pending):
@@ -135,56 +168,86 @@ class ClickProcessor:
             self._sleep(self._retry_interval)
 
     def step(self, timeout: float, *, consume: bool = True) -> int:
-        """Process one batch; returns the records read."""
+        """Read one batch and finish the one before it (or this one, when not pipelined);
+        returns the records read. With a batch read ahead, the read does not wait."""
+        if self._ahead is not None:
+            timeout = 0
         records = self._source.poll_batch(self._batch_size, timeout) if consume else []
         self._in_batch = True
         try:
-            self._process(records)
+            batch = self._read(records)
+            self._finish_ahead()
+            if records and self._lookups.background:
+                self._ahead = batch
+            else:
+                self._finish(batch)
         finally:
             self._in_batch = False
         return len(records)
 
-    def _process(self, records: list[Record]) -> None:
-        now = self._clock()
-        outputs: list[OutRecord] = []
+    def _finish_ahead(self) -> None:
+        batch, self._ahead = self._ahead, None
+        if batch is not None:
+            self._finish(batch)
+
+    def _read(self, records: list[Record]) -> _Batch:
+        """Decode, and start the lookup for the new clicks and the waiting ones due a retry."""
         fresh: list[tuple[Record, Click]] = []
+        bad: list[tuple[Record, str]] = []
         already_done = 0
+        admit = self.offsets.admit
         for record in records:
-            if not self.offsets.admit((record.topic, record.partition), record.offset):
+            if not admit((record.topic, record.partition), record.offset):
                 already_done += 1
                 continue
             try:
                 fresh.append((record, decode_click(record)))
             except BadRecord as exc:
-                outputs.append(dead_letter(record, str(exc), self._topics.dead_letter))
+                bad.append((record, str(exc)))
         self._metrics.inc("clicks_consumed", len(records))
-        self._metrics.inc("clicks_dead_lettered", len(outputs))
         self._metrics.inc("clicks_already_done", already_done)
 
-        retries = self._due_retries(now)
+        retries = self._due_retries(self._clock())
         keys = [self._key(click) for _, click in fresh]
         keys += [self._key(item.click) for item in retries]
-        matches = self._users.lookup(keys) if keys else []
+        return _Batch(records, fresh, bad, retries, self._lookups.start(keys))
 
+    def _finish(self, batch: _Batch) -> None:
+        """Join, evaluate and deliver a batch, then commit the offsets it completes."""
+        matches = batch.lookup.result()
+        now = self._clock()
+        revoked = batch.revoked
+        outputs = [
+            dead_letter(record, error, self._topics.dead_letter)
+            for record, error in batch.bad
+            if (record.topic, record.partition) not in revoked
+        ]
+        self._metrics.inc("clicks_dead_lettered", len(outputs))
+
+        fresh = batch.fresh
         for (record, click), match in zip(fresh, matches, strict=False):
+            if revoked and (record.topic, record.partition) in revoked:
+                continue
             if match.found == "unknown" and self._pending.grace_seconds > 0:
                 self._hold(record, click, now, outputs)
             else:
                 self._settle(record, click, match, outputs)
-        for item, match in zip(retries, matches[len(fresh) :], strict=True):
-            if match.found != "unknown":
-                self._pending.remove(item)
+        for item, match in zip(batch.retries, matches[len(fresh) :], strict=True):
+            # Gone already if it expired, or its partition was given up, since the lookup.
+            if match.found != "unknown" and self._pending.remove(item):
                 self._release(item)
                 self._settle(item.record, item.click, match, outputs)
         for item in self._pending.expired(now):
             self._release(item)
             self._settle(item.record, item.click, UserMatch("unknown"), outputs, expired=True)
 
-        for record in records:
-            self.offsets.done((record.topic, record.partition), record.offset)
+        done = self.offsets.done
+        for record in batch.records:
+            if not revoked or (record.topic, record.partition) not in revoked:
+                done((record.topic, record.partition), record.offset)
         positions = self.offsets.positions()
         if outputs or positions:
-            # Returns only once the outputs are acknowledged and the positions committed.
+            # Returns only once the outputs are acknowledged and the positions handed over.
             self._committer.commit_batch(outputs, positions)
             self.offsets.mark_committed(positions)
 
