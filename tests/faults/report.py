@@ -20,6 +20,7 @@ RATE = 800  # clicks per second
 UNKNOWN_SHARE = 0.03
 MALFORMED_SHARE = 0.01
 FAULT_AT = 2_500  # clicks out before the fault: early enough that traffic outlasts the fault
+SESSION_TIMEOUT_MS = 10_000  # the enricher's and the bridge's KAFKA_SESSION_TIMEOUT_MS
 
 
 @dataclass(frozen=True)
@@ -162,10 +163,11 @@ def render(rows: list[Row], machine: Machine, seconds: float, complete: bool) ->
         " before anything else, so a pipeline that never recovers fails there) and when the"
         " restarted component itself was ready (`/readyz` answering 200, or the broker"
         " answering again).",
-        "- A SIGKILLed consumer stays a member of its group until its session times out"
-        " (librdkafka's `session.timeout.ms`, 45 s by default): the partitions it held are not"
-        " handed to the new process before that, which is most of the recovery time of"
-        " scenarios 1 and 2.",
+        "- A SIGKILLed consumer stays a member of its group until its session times out: the"
+        " partitions it held are not handed to the new process before that, which is most of"
+        " the recovery time of scenarios 1 and 2. The enricher and the bridge run here with"
+        f" `KAFKA_SESSION_TIMEOUT_MS={SESSION_TIMEOUT_MS}`; the default is librdkafka's"
+        " 45,000, which adds about 35 s to those two recoveries.",
         "",
         "Reproduce: `make faults` (or `uv run pytest tests/faults`); `make test` runs it too.",
         "",
