@@ -37,8 +37,8 @@ BATCH_LINGER_S = 0.005
 COMMIT_RETRY_S = 120.0
 # A transactional call gets at most this long from librdkafka (retriable timeouts are retried up
 # to the whole transaction timeout), and is given up as stuck this much later still.
-TXN_CALL_STEP_S = 10.0
-TXN_CALL_OVERRUN_S = 5.0
+TXN_CALL_STEP_S = 5.0
+TXN_CALL_OVERRUN_S = 3.0
 
 _COORDINATOR_AWAY = frozenset(
     {
