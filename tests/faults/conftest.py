@@ -28,7 +28,7 @@ from pathlib import Path
 import pika
 import pytest
 
-from tests.faults.report import SESSION_TIMEOUT_MS, Machine, Row, write
+from tests.faults.report import Machine, Row, write
 from tests.integration.conftest import Names, Pipeline
 from tests.support.brokers import ROOT
 from tests.support.services import Service
@@ -207,8 +207,6 @@ class FaultPipeline(Pipeline):
 
     def __init__(self, brokers: DedicatedBrokers, names: Names, log_dir: Path) -> None:
         super().__init__(brokers, names, log_dir)  # type: ignore[arg-type]
-        for name in ("enricher", "rabbit-bridge"):
-            self.env[name]["KAFKA_SESSION_TIMEOUT_MS"] = str(SESSION_TIMEOUT_MS)
         self.expected_down: set[int] = set()
 
     def start(  # type: ignore[override]
