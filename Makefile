@@ -14,10 +14,8 @@ setup:  ## install uv if missing and the locked environment
 run:  ## brokers + the four services, and VIP actions arriving live (Ctrl-C stops all)
 	@scripts/run.sh
 
-# The Kafka-restart fault scenario is left to `make faults` until it passes reliably: in the
-# last runs the at-least-once enricher died on a commit refused while the coordinator reloaded.
 test: setup lint  ## the whole suite: lint, types, unit, integration, containers, faults
-	$(UV) run pytest tests --deselect "tests/faults/test_faults.py::test_restart_kafka"
+	$(UV) run pytest tests
 
 lint: setup  ## ruff, mypy and hadolint
 	$(UV) run ruff check .

@@ -36,12 +36,21 @@ class Scenario:
         names: Names,
         pipeline: FaultPipeline,
         enricher_env: dict[str, str] | None = None,
+        session_timeout_ms: int | None = None,
     ) -> None:
         self.row = row
         self.brokers = brokers
         self.names = names
         self.pipeline = pipeline
         self.enricher_env = enricher_env or {}
+        # The consumer groups' session, for the enricher and the bridge; None: the default.
+        self.group_env = (
+            {"KAFKA_SESSION_TIMEOUT_MS": str(session_timeout_ms)} if session_timeout_ms else {}
+        )
+        if session_timeout_ms:
+            row.notes.append(
+                f"enricher and bridge with KAFKA_SESSION_TIMEOUT_MS={session_timeout_ms}"
+            )
         self.tap: ExchangeTap | None = None
         self.user_state: Service
         self.enricher: Service
@@ -55,7 +64,7 @@ class Scenario:
         self.user_state = pipeline.start("user-state")
         self.user_state.wait_ready()
         self.enricher = self.start_enricher()
-        self.bridge = pipeline.start("rabbit-bridge")
+        self.bridge = self.start_bridge()
         self.enricher.wait_ready()
         self.bridge.wait_ready()
         self.tap = ExchangeTap(
@@ -66,8 +75,14 @@ class Scenario:
 
     def start_enricher(self, log_name: str | None = None) -> Service:
         return self.pipeline.start(
-            "enricher", log_name=log_name, USER_STATE_URL=self.user_state.url, **self.enricher_env
+            "enricher",
+            log_name=log_name,
+            USER_STATE_URL=self.user_state.url,
+            **{**self.group_env, **self.enricher_env},
         )
+
+    def start_bridge(self, log_name: str | None = None) -> Service:
+        return self.pipeline.start("rabbit-bridge", log_name=log_name, **self.group_env)
 
     def wait_clicks(self, count: int, timeout: float = 120) -> None:
         """Until the generator has produced `count` clicks (its own counter)."""

@@ -14,7 +14,7 @@ from confluent_kafka import KafkaError, Message, Producer
 
 from tests.faults.conftest import DedicatedBrokers, FaultPipeline
 from tests.faults.harness import Scenario
-from tests.faults.report import FAULT_AT, Row
+from tests.faults.report import FAULT_AT, SHORT_SESSION_MS, Row
 from tests.integration.conftest import Names
 from tests.support.groups import wait_members
 from tests.support.oracle import read_topic
@@ -32,24 +32,6 @@ MODES = [
     pytest.param("at-least-once", {}, id="at-least-once"),
     pytest.param("exactly-once", EXACTLY_ONCE, id="exactly-once"),
 ]
-# Seen in 4 of 5 runs: when the only broker restarts mid-transaction, the exactly-once enricher
-# hangs inside Producer.send_offsets_to_transaction (clickstream_common.kafka, transact -> _once):
-# the call does not return for minutes despite its timeout, the process logs nothing more and no
-# VipAction flows. (The "Fatal Python error: Aborted" and stack at the end of its log come from
-# the test's own SIGABRT at teardown, sent to dump the stuck process's stacks; it is not a crash.)
-# Nothing is lost: the open transaction never commits. Kept visible until that is handled.
-RESTART_KAFKA_MODES = [
-    MODES[0],
-    pytest.param(
-        "exactly-once",
-        EXACTLY_ONCE,
-        id="exactly-once",
-        marks=pytest.mark.skip(
-            reason="known failure: after the broker restarts mid-transaction the exactly-once "
-            "enricher hangs in send_offsets_to_transaction and no VipAction flows (4 of 5 runs)"
-        ),
-    ),
-]
 
 
 @pytest.fixture
@@ -62,10 +44,15 @@ def scenario(
 ) -> Iterator[Make]:
     made: list[Scenario] = []
 
-    def make(key: str, mode: str = "at-least-once", env: dict[str, str] | None = None) -> Scenario:
+    def make(
+        key: str,
+        mode: str = "at-least-once",
+        env: dict[str, str] | None = None,
+        session_timeout_ms: int | None = None,
+    ) -> Scenario:
         row = Row(key, mode)
         report.append(row)
-        made.append(Scenario(row, brokers, names, pipeline, env))
+        made.append(Scenario(row, brokers, names, pipeline, env, session_timeout_ms))
         return made[-1]
 
     yield make
@@ -90,7 +77,7 @@ def failure_summary(text: str) -> str:
 
 @pytest.mark.parametrize(("mode", "env"), MODES)
 def test_kill_enricher(scenario: Make, mode: str, env: dict[str, str]) -> None:
-    run = scenario("kill-enricher", mode, env).start(seed=101)
+    run = scenario("kill-enricher", mode, env, SHORT_SESSION_MS).start(seed=101)
     run.wait_clicks(FAULT_AT)
     fault = time.time()
     run.pipeline.kill(run.enricher)
@@ -109,11 +96,11 @@ def test_kill_enricher(scenario: Make, mode: str, env: dict[str, str]) -> None:
 
 
 def test_kill_bridge(scenario: Make) -> None:
-    run = scenario("kill-bridge").start(seed=102)
+    run = scenario("kill-bridge", session_timeout_ms=SHORT_SESSION_MS).start(seed=102)
     run.wait_clicks(FAULT_AT)
     fault = time.time()
     run.pipeline.kill(run.bridge)
-    run.bridge = run.pipeline.start("rabbit-bridge", log_name="rabbit-bridge-2")
+    run.bridge = run.start_bridge(log_name="rabbit-bridge-2")
     ready = run.ready_after(run.bridge, fault)
     first = run.flowing(fault)
     run.row.notes.append(
@@ -145,7 +132,7 @@ def test_kill_user_state(scenario: Make) -> None:
     run.stop()
 
 
-@pytest.mark.parametrize(("mode", "env"), RESTART_KAFKA_MODES)
+@pytest.mark.parametrize(("mode", "env"), MODES)
 def test_restart_kafka(
     scenario: Make, brokers: DedicatedBrokers, mode: str, env: dict[str, str]
 ) -> None:

@@ -1,6 +1,7 @@
 """The transactional adapters on the real broker: outputs and offsets (with their note) commit
-together, a failed transaction is aborted and invisible to read_committed readers, and a second
-producer with the same transactional.id fences the first."""
+together, a failed transaction is aborted and invisible to read_committed readers, a second
+producer with the same transactional.id fences the first, and offsets from a member the group no
+longer knows are refused at once, the consumer going back to its commits."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 from clickstream_common.kafka import (
     BatchConsumer,
     ExactlyOnceCommitter,
+    GroupFenced,
     KafkaFatalError,
     TopicSpec,
     TransactionalProducer,
@@ -102,3 +104,31 @@ def test_a_second_producer_with_the_same_transactional_id_fences_the_first(setup
     ExactlyOnceCommitter(second, consumer).commit_batch([OutRecord(out, None, b"3")], {})
     second.close()
     first.close()
+
+
+def test_offsets_of_a_member_the_group_moved_on_from_are_refused_without_retrying(
+    setup, brokers: Brokers
+) -> None:
+    kafka, run, source, out, consumer = setup
+    stale = consumer.consumer_group_metadata()
+    consumer.close()  # leaves the group: the metadata now names a member it does not have
+    producer = TransactionalProducer(kafka, f"{run}.tx")
+    with pytest.raises(GroupFenced, match=r"UNKNOWN_MEMBER_ID|ILLEGAL_GENERATION"):
+        producer.transact([OutRecord(out, b"k", b"v")], {(source, 0): Position(3)}, stale)
+    assert not producer.in_transaction
+    assert read_topic(brokers.kafka, out) == []
+    producer.transact([OutRecord(out, b"k", b"after")], {}, None)
+    assert [r.value for r in read_topic(brokers.kafka, out)] == [b"after"]
+    producer.close()
+
+
+def test_rewind_sends_the_consumer_back_to_its_commit(setup) -> None:
+    _, _, source, _, consumer = setup
+    consumer.commit({(source, 0): 1})
+    assert consumer.rewind() == [(source, 0)]
+    deadline = time.monotonic() + 60
+    again: list[bytes | None] = []
+    while len(again) < 2:
+        assert time.monotonic() < deadline, f"read again only {again}"
+        again += [r.value for r in consumer.poll_batch(10, 0.5)]
+    assert again == [b"1", b"2"]

@@ -9,7 +9,13 @@ from collections.abc import Sequence
 import orjson
 from clickstream_common.contracts import User, event_id
 from clickstream_common.metrics import Metrics
-from clickstream_common.records import AtLeastOnceCommitter, OutRecord, Position, Record
+from clickstream_common.records import (
+    AtLeastOnceCommitter,
+    BatchFenced,
+    OutRecord,
+    Position,
+    Record,
+)
 from clickstream_enricher.directory import UserMatch
 from clickstream_enricher.pending import PendingClicks
 from clickstream_enricher.processor import ClickProcessor, OutputTopics
@@ -499,3 +505,34 @@ def test_a_revocation_in_the_middle_of_a_batch_is_refused():
         raise AssertionError("must refuse")
     except RuntimeError as exc:
         assert "in flight" in str(exc)
+
+
+def test_a_batch_fenced_by_the_group_is_read_again_from_the_commit_and_emitted_once():
+    """The group moved on while a batch committed (this member's session expired, say): nothing
+    of it is visible, the consumer is back at the commit, and the processor must neither lose
+    the batch nor emit again what the commit's note says is finished."""
+    txn = Transactions()
+    processor, source, _, store, _, _ = make(committer=txn)
+    source.batches = [[click(0, "p"), click(1, "ghost"), click(2, "p")]]
+    processor.step(0)  # 0 and 2 emitted, 1 held: committed at 1, noting 2 as finished
+    assert txn.log[-1][1] == {("click", 0): Position(1, "v1:2:")}
+    commit = txn.commit_batch
+    fence = [True]
+
+    def commit_batch(outputs, positions):
+        if fence and fence.pop():
+            raise BatchFenced([("click", 0)], "the group moved on")
+        commit(outputs, positions)
+
+    txn.commit_batch = commit_batch
+    source.batches = [[click(3, "p")]]
+    processor.step(0)
+    assert processor._metrics.value("batches_fenced") == 1
+    assert len(processor._pending) == 0, "the held click is read again, not kept"
+    store.apply("ghost", User("ghost", "Gus", "PLATINUM"), 0)
+    # The consumer, sent back to the commit, reads from offset 1 again.
+    source.batches = [[click(1, "ghost"), click(2, "p"), click(3, "p")]]
+    processor.step(0)
+    pages = [orjson.loads(r.value)["page"] for r in txn.outputs("vip-action")]
+    assert pages == [0, 2, 1, 3]
+    assert txn.log[-1][1] == {("click", 0): Position(4)}

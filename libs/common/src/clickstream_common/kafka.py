@@ -27,7 +27,7 @@ from confluent_kafka import (
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from clickstream_common.bounded import CallOverran, call_within
-from clickstream_common.records import OutRecord, PartitionKey, Position, Record
+from clickstream_common.records import BatchFenced, OutRecord, PartitionKey, Position, Record
 from clickstream_common.settings import KafkaSettings
 
 _librdkafka_log = logging.getLogger("librdkafka")
@@ -37,8 +37,8 @@ BATCH_LINGER_S = 0.005
 COMMIT_RETRY_S = 120.0
 # A transactional call gets at most this long from librdkafka (retriable timeouts are retried up
 # to the whole transaction timeout), and is given up as stuck this much later still.
-TXN_CALL_STEP_S = 10.0
-TXN_CALL_OVERRUN_S = 5.0
+TXN_CALL_STEP_S = 5.0
+TXN_CALL_OVERRUN_S = 3.0
 
 _COORDINATOR_AWAY = frozenset(
     {
@@ -82,6 +82,11 @@ class DeliveryError(RuntimeError):
 
 class TransactionError(RuntimeError):
     """A transaction was aborted and could not be completed on retry; nothing of it is visible."""
+
+
+class GroupFenced(TransactionError):
+    """The offsets were refused because the group has a newer generation than the metadata they
+    came with: trying again with it cannot succeed, so the transaction is aborted at once."""
 
 
 @dataclass(frozen=True)
@@ -299,6 +304,27 @@ class BatchConsumer:
                 _librdkafka_log.warning("commit failed, retrying: %s", error)
                 time.sleep(delay)
                 delay = min(delay * 2, 2.0)
+
+    def rewind(self, timeout: float = 120) -> list[PartitionKey]:
+        """Send every assigned partition back to its committed offset (its start if none, as
+        `auto.offset.reset` does), dropping whatever was fetched past it; returns them.
+
+        A partition the group takes away meanwhile cannot be sought; its next owner starts from
+        the commit anyway, and the revocation reaches the caller in a later poll.
+        """
+        assigned = self._consumer.assignment()
+        if not assigned:
+            return []
+        rewound: list[PartitionKey] = []
+        for tp in self._consumer.committed(assigned, timeout=timeout):
+            offset = tp.offset if tp.offset >= 0 else OFFSET_BEGINNING
+            try:
+                self._consumer.seek(TopicPartition(tp.topic, tp.partition, offset))
+            except KafkaException as exc:
+                _librdkafka_log.warning("cannot rewind %s [%d]: %s", tp.topic, tp.partition, exc)
+                continue
+            rewound.append((tp.topic, tp.partition))
+        return rewound
 
     def committed(
         self, partitions: Iterable[PartitionKey], timeout: float = 10
@@ -591,6 +617,8 @@ class TransactionalProducer:
                 cause = self._take_failures() or str(error)
                 if self._open:
                     self._abort()
+                if error.code() in _REBALANCING:
+                    raise GroupFenced(f"transaction aborted, the group moved on: {error}") from exc
                 if not error.txn_requires_abort():
                     raise KafkaFatalError(f"transaction failed and aborted: {error}") from exc
             _librdkafka_log.warning(
@@ -728,9 +756,12 @@ class ExactlyOnceCommitter:
             committed = self._consumer.committed_positions(positions, timeout=120)
             return bool(positions) and all(committed.get(p) == pos for p, pos in positions.items())
 
-        self._producer.transact(
-            outputs, positions, self._consumer.consumer_group_metadata(), landed
-        )
+        try:
+            self._producer.transact(
+                outputs, positions, self._consumer.consumer_group_metadata(), landed
+            )
+        except GroupFenced as exc:
+            raise BatchFenced(self._consumer.rewind(), str(exc)) from exc
 
     def resume(self, partitions: Sequence[PartitionKey]) -> dict[PartitionKey, Position]:
         # A transaction a dead instance left open holds the answer back until it is aborted:

@@ -45,8 +45,10 @@ _CONTENT_TYPE = "application/json"
 # Messages handed to pika per I/O-loop turn: keeps the loop reading confirms and writing frames
 # while a large batch is being published.
 _PUBLISH_CHUNK = 500
+# Reconnect backoff: doubling from 0.5 s, but never more than 5 s between tries, so a broker
+# back after a restart (10-20 s here) is found within seconds, not half a minute.
 _BACKOFF_MIN = 0.5
-_BACKOFF_MAX = 30.0
+_BACKOFF_MAX = 5.0
 _JOIN_TIMEOUT = 10.0
 
 CA_FILE_VARIABLE = "RABBITMQ_CA_FILE"

@@ -60,6 +60,17 @@ class Position:
     note: str = ""
 
 
+class BatchFenced(RuntimeError):
+    """The group moved on from this member (a rebalance, or its session expired) while its batch
+    was committing: nothing of the batch is visible, and the consumer has been sent back to the
+    committed positions of `partitions`, so the caller must drop its own progress there and
+    resume from those positions too."""
+
+    def __init__(self, partitions: Sequence[PartitionKey], reason: str) -> None:
+        super().__init__(reason)
+        self.partitions = list(partitions)
+
+
 class BatchCommitter(Protocol):
     """The delivery strategy: how one batch's outputs, and the input positions they complete,
     reach Kafka. `commit_batch` returns once both are durable and raises otherwise, in which case

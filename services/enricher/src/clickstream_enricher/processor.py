@@ -31,6 +31,7 @@ from clickstream_common.logging import get_logger
 from clickstream_common.metrics import Metrics
 from clickstream_common.records import (
     BatchCommitter,
+    BatchFenced,
     OutRecord,
     PartitionKey,
     Record,
@@ -114,6 +115,7 @@ class ClickProcessor:
             ("clicks_unmatched", "clicks sent to the unmatched topic"),
             ("clicks_held", "clicks held back to wait for their user"),
             ("clicks_already_done", "clicks a partition's previous owner finished and committed"),
+            ("batches_fenced", "batches refused because the group moved on, read again"),
         ):
             metrics.counter(name, text)
         metrics.gauge("clicks_pending", "clicks waiting for their user now", lambda: len(pending))
@@ -248,8 +250,25 @@ class ClickProcessor:
         positions = self.offsets.positions()
         if outputs or positions:
             # Returns only once the outputs are acknowledged and the positions handed over.
-            self._committer.commit_batch(outputs, positions)
+            try:
+                self._committer.commit_batch(outputs, positions)
+            except BatchFenced as exc:
+                self._reread(exc)
+                return
             self.offsets.mark_committed(positions)
+
+    def _reread(self, fenced: BatchFenced) -> None:
+        """Nothing of the batch was committed and the consumer is back at the committed
+        positions: drop this member's progress past them, and take them up as a new owner would
+        (the commit's note says what is finished past a held click)."""
+        self._metrics.inc("batches_fenced")
+        log.warning(
+            "batch refused, the group moved on; reading again from the commits",
+            reason=str(fenced),
+            partitions=fenced.partitions,
+        )
+        self._pending.forget(fenced.partitions)
+        self.on_assign(fenced.partitions)
 
     def _key(self, click: Click) -> tuple[str, int | None]:
         return (click.user_id, click.event_time_ms if self._as_of else None)
