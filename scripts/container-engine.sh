@@ -110,16 +110,35 @@ stop_service() {
   rm -f "$SERVICE_PID"
 }
 
+stop_orphaned_service() {
+  # A service started from a checkout since deleted (a CI clone, say) keeps that folder as its
+  # working directory, and every container it starts then fails with runc's "write child:
+  # broken pipe". Such a service is stopped, so a new one starts from /.
+  local pid
+  for pid in $(pgrep -f "podman system service .*unix://$SOCK" || true); do
+    if [[ "$(readlink "/proc/$pid/cwd" 2>/dev/null)" == *" (deleted)" ]]; then
+      log "stopping the podman service (pid $pid): its working directory was deleted"
+      kill "$pid" 2>/dev/null || true
+      local i; for ((i = 0; i < 100; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      kill -9 "$pid" 2>/dev/null || true
+      rm -f "$SOCK" "$SERVICE_PID"
+    fi
+  done
+}
+
 cmd_start() {
   install_packages
   if write_containers_conf && service_alive; then stop_service || true; fi # pick up the new conf
+  stop_orphaned_service
   answers && return 0
   if ! service_alive; then
     mkdir -p "$PODMAN_DIR" /run/podman
     rm -f "$SOCK" # a stale socket from a service that is gone
     log "starting podman system service on $SOCK (log $SERVICE_LOG)"
     # own session: the service outlives this shell; fd 9 (the lock) is not inherited
-    setsid nohup podman system service --time=0 "unix://$SOCK" >>"$SERVICE_LOG" 2>&1 </dev/null 9>&- &
+    # and it runs from /, not from this checkout, which may be deleted while it runs.
+    (cd / && exec setsid nohup podman system service --time=0 "unix://$SOCK" \
+      >>"$SERVICE_LOG" 2>&1 </dev/null 9>&-) &
     echo $! >"$SERVICE_PID"
   fi
   local deadline=$((SECONDS + START_TIMEOUT))

@@ -142,9 +142,9 @@ def container_brokers(engine: None) -> Iterator[ContainerBrokers]:
         .with_network_aliases("rabbitmq")
         .with_exposed_ports(5672)
     )
-    kafka.start()
-    rabbit.start()
-    try:
+    try:  # inside: a container that fails to start still has its network removed
+        kafka.start()
+        rabbit.start()
         external = f"127.0.0.1:{kafka_port}"
         # librdkafka's connection-refused lines while the broker boots are expected: route them
         # through logging instead of stderr.
