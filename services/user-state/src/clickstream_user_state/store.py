@@ -2,6 +2,10 @@
 
 One writer (the topic reader) and many readers (HTTP threads). A user's history is an immutable
 tuple swapped in whole, so lookups need no lock and never see a half-applied change.
+
+Memory is the constraint at a million users, so a version is one small tuple holding the user's
+fields itself (no separate User object), and there is no per-level index of ids: listing a level
+scans the table, which costs about what sorting the level's share of it did anyway.
 """
 
 from __future__ import annotations
@@ -26,8 +30,11 @@ class Found(Enum):
 
 
 class Version(NamedTuple):
+    """A user as of `valid_from_ms`; the user_id is the table's key. `level` is normalised."""
+
     valid_from_ms: int
-    user: User | None  # None: deleted by a tombstone from valid_from_ms on
+    name: str | None  # None (and level None): deleted by a tombstone from valid_from_ms on
+    level: str | None
 
 
 class Lookup(NamedTuple):
@@ -37,12 +44,21 @@ class Lookup(NamedTuple):
     beyond_history: bool = False
 
 
-def _versions(entry: Version | tuple[Version, ...]) -> tuple[Version, ...]:
-    return (entry,) if type(entry) is Version else cast(tuple[Version, ...], entry)
-
+# A user's only version is stored bare, a history of several as a tuple of them: most users
+# only ever have one, and the wrapper tuple would cost 56 bytes a user, 56 MB a million.
+Entry = Version | tuple[Version, ...]
 
 _UNKNOWN = Lookup(Found.UNKNOWN)
 _ABSENT = Lookup(Found.ABSENT)
+_FOUND = Found.FOUND
+
+
+def _versions(entry: Entry) -> tuple[Version, ...]:
+    return (entry,) if type(entry) is Version else cast(tuple[Version, ...], entry)
+
+
+def _current(entry: Entry) -> Version:
+    return entry if type(entry) is Version else cast(tuple[Version, ...], entry)[-1]
 
 
 class UserStore:
@@ -50,77 +66,113 @@ class UserStore:
         if max_versions < 1:
             raise ValueError("max_versions must be at least 1")
         self._max_versions = max_versions
-        # Most users only ever have one version: it is stored bare, a history of several as a
-        # tuple. The wrapper tuple would cost 56 bytes a user, 56 MB a million.
-        self._history: dict[str, Version | tuple[Version, ...]] = {}
+        self._table: dict[str, Entry] = {}
         # Users whose oldest versions were dropped: a lookup before them answers with the oldest.
         self._truncated: set[str] = set()
-        self._by_level: dict[str, set[str]] = {}
-        self._level_lock = threading.Lock()
+        # Current users per level. Levels are few; a new one is added under the lock so a reader
+        # copying the counts never sees the dict change size mid-copy.
+        self._level_counts: dict[str, int] = {}
+        self._new_level_lock = threading.Lock()
 
     def __len__(self) -> int:
         """Users that currently exist (deleted ones excluded)."""
-        return sum(len(ids) for ids in self._by_level.values())
+        return sum(self.levels().values())
 
     def apply(self, user_id: str, user: User | None, timestamp_ms: int) -> None:
         """Record a new version; a `None` user is a tombstone. Out-of-order times are sorted in."""
-        entry = self._history.get(user_id)
-        if entry is None:
-            if user is not None:  # the common case while restoring: a user's first version
-                self._history[user_id] = Version(timestamp_ms, user)
-                self._reindex(user_id, None, user)
-            return  # deleting a user we never had changes nothing
-        history = _versions(entry)
-        version = Version(timestamp_ms, user)
-        if history[-1].valid_from_ms <= timestamp_ms:
+        if user is None:
+            self.delete(user_id, timestamp_ms)
+        else:
+            self.put(user_id, timestamp_ms, user.name, user.level)
+
+    def put(self, user_id: str, valid_from_ms: int, name: str, level: str) -> None:
+        """Record a version of the user; `level` must already be normalised (upper-case)."""
+        version = Version(valid_from_ms, name, level)
+        if self._table.setdefault(user_id, version) is not version:
+            self._add(user_id, version)
+            return
+        # The common case while restoring, a user's first version: _count inlined.
+        count = self._level_counts.get(level)
+        if count is None:
+            self._count(level, 1)
+        else:
+            self._level_counts[level] = count + 1
+
+    def delete(self, user_id: str, valid_from_ms: int) -> None:
+        """Record a tombstone: the user is absent from `valid_from_ms` on."""
+        if user_id in self._table:  # deleting a user we never had changes nothing
+            self._add(user_id, Version(valid_from_ms, None, None))
+
+    def apply_all(self, changes: Iterable[tuple[str, User | None, int]]) -> None:
+        for user_id, user, timestamp_ms in changes:
+            self.apply(user_id, user, timestamp_ms)
+
+    def _add(self, user_id: str, version: Version) -> None:
+        history = _versions(self._table[user_id])
+        before = history[-1].level
+        if history[-1].valid_from_ms <= version.valid_from_ms:
             updated = (*history, version)
         else:
-            at = bisect_right([v.valid_from_ms for v in history], timestamp_ms)
+            at = bisect_right([v.valid_from_ms for v in history], version.valid_from_ms)
             updated = (*history[:at], version, *history[at:])
         if len(updated) > self._max_versions:
             updated = updated[-self._max_versions :]
             self._truncated.add(user_id)
-        self._history[user_id] = updated
-        self._reindex(user_id, history[-1].user, updated[-1].user)
+        self._table[user_id] = updated
+        after = updated[-1].level
+        if before != after:
+            if before is not None:
+                self._count(before, -1)
+            if after is not None:
+                self._count(after, 1)
 
-    def _reindex(self, user_id: str, before: User | None, after: User | None) -> None:
-        old_level = before.level if before else None
-        new_level = after.level if after else None
-        if old_level == new_level:
+    def _count(self, level: str, delta: int) -> None:
+        counts = self._level_counts
+        count = counts.get(level)
+        if count is not None:
+            counts[level] = count + delta
             return
-        with self._level_lock:
-            if old_level is not None:
-                self._by_level[old_level].discard(user_id)
-            if new_level is not None:
-                self._by_level.setdefault(new_level, set()).add(user_id)
+        with self._new_level_lock:
+            counts[level] = delta
 
     def latest(self, user_id: str) -> Lookup:
-        entry = self._history.get(user_id)
+        entry = self._table.get(user_id)
         if entry is None:
             return _UNKNOWN
-        last = entry if type(entry) is Version else cast(tuple[Version, ...], entry)[-1]
-        user = last.user
-        return Lookup(Found.FOUND, user) if user is not None else _ABSENT
+        version = _current(entry)
+        if version.name is None:
+            return _ABSENT
+        return Lookup(_FOUND, User(user_id, version.name, cast(str, version.level)))
 
     def as_of(self, user_id: str, event_time_ms: int) -> Lookup:
         """The version valid at `event_time_ms`: the last one that started at or before it."""
-        entry = self._history.get(user_id)
+        entry = self._table.get(user_id)
         if entry is None:
             return _UNKNOWN
-        history = _versions(entry)
-        if len(history) == 1:
-            index = 1 if history[0].valid_from_ms <= event_time_ms else 0
-        else:
-            index = bisect_right([v.valid_from_ms for v in history], event_time_ms)
-        if index == 0:
-            if user_id not in self._truncated:
+        if type(entry) is Version:
+            if entry.valid_from_ms <= event_time_ms:
+                version = entry
+            elif user_id in self._truncated:
+                return self._beyond_history(user_id, entry)
+            else:
                 return _ABSENT
-            oldest = history[0].user
-            if oldest is None:
-                return Lookup(Found.ABSENT, None, beyond_history=True)
-            return Lookup(Found.FOUND, oldest, beyond_history=True)
-        user = history[index - 1].user
-        return Lookup(Found.FOUND, user) if user is not None else _ABSENT
+        else:
+            history = cast(tuple[Version, ...], entry)
+            index = bisect_right([v.valid_from_ms for v in history], event_time_ms)
+            if index == 0:
+                if user_id in self._truncated:
+                    return self._beyond_history(user_id, history[0])
+                return _ABSENT
+            version = history[index - 1]
+        if version.name is None:
+            return _ABSENT
+        return Lookup(_FOUND, User(user_id, version.name, cast(str, version.level)))
+
+    @staticmethod
+    def _beyond_history(user_id: str, oldest: Version) -> Lookup:
+        if oldest.name is None:
+            return Lookup(Found.ABSENT, None, beyond_history=True)
+        return Lookup(_FOUND, User(user_id, oldest.name, cast(str, oldest.level)), True)
 
     def lookup(self, user_id: str, event_time_ms: int | None) -> Lookup:
         """As-of when a time is given, else the current version."""
@@ -129,15 +181,28 @@ class UserStore:
         return self.as_of(user_id, event_time_ms)
 
     def by_level(self, level: str) -> list[User]:
-        with self._level_lock:
-            ids = list(self._by_level.get(level.upper(), ()))
-        users = (self.latest(user_id).user for user_id in ids)
-        return sorted((u for u in users if u is not None), key=lambda u: u.user_id)
+        """Current users of `level` (any case), by user_id."""
+        wanted = level.upper()
+        table = self._table
+        found: list[User] = []
+        for user_id in self._user_ids():
+            version = _current(table[user_id])
+            if version.level == wanted:
+                found.append(User(user_id, cast(str, version.name), version.level))
+        found.sort()
+        return found
+
+    def _user_ids(self) -> list[str]:
+        """A snapshot of the table's keys. Users are never removed from the table (a deleted one
+        keeps its tombstone), and list(dict) runs in C without letting the writer thread in; the
+        retry is for any other interpreter that would."""
+        while True:
+            try:
+                return list(self._table)
+            except RuntimeError:  # the table grew during the copy
+                continue
 
     def levels(self) -> dict[str, int]:
-        with self._level_lock:
-            return {level: len(ids) for level, ids in sorted(self._by_level.items())}
-
-    def apply_all(self, changes: Iterable[tuple[str, User | None, int]]) -> None:
-        for user_id, user, timestamp_ms in changes:
-            self.apply(user_id, user, timestamp_ms)
+        with self._new_level_lock:
+            counts = dict(self._level_counts)
+        return dict(sorted(counts.items()))
