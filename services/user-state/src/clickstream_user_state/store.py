@@ -4,19 +4,19 @@ One writer (the topic reader) and many readers (HTTP threads). A user's history 
 tuple swapped in whole, so lookups need no lock and never see a half-applied change.
 
 Memory is the constraint at a million users, so a version is one small tuple holding the user's
-fields itself (no separate User object), and there is no per-level index of ids: listing a level
-scans the table, which costs about what sorting the level's share of it did anyway.
+fields itself (no separate User object), and the level index is a `LevelIndex` of plain lists.
 """
 
 from __future__ import annotations
 
-import threading
 from bisect import bisect_right
 from collections.abc import Iterable
 from enum import Enum
 from typing import NamedTuple, cast
 
 from clickstream_common.contracts import User
+
+from clickstream_user_state.level_index import LevelIndex
 
 
 class Found(Enum):
@@ -69,10 +69,7 @@ class UserStore:
         self._table: dict[str, Entry] = {}
         # Users whose oldest versions were dropped: a lookup before them answers with the oldest.
         self._truncated: set[str] = set()
-        # Current users per level. Levels are few; a new one is added under the lock so a reader
-        # copying the counts never sees the dict change size mid-copy.
-        self._level_counts: dict[str, int] = {}
-        self._new_level_lock = threading.Lock()
+        self._levels = LevelIndex(self._level_of)
 
     def __len__(self) -> int:
         """Users that currently exist (deleted ones excluded)."""
@@ -91,12 +88,7 @@ class UserStore:
         if self._table.setdefault(user_id, version) is not version:
             self._add(user_id, version)
             return
-        # The common case while restoring, a user's first version: _count inlined.
-        count = self._level_counts.get(level)
-        if count is None:
-            self._count(level, 1)
-        else:
-            self._level_counts[level] = count + 1
+        self._levels.entered(level, user_id)  # the common case while restoring: a new user
 
     def delete(self, user_id: str, valid_from_ms: int) -> None:
         """Record a tombstone: the user is absent from `valid_from_ms` on."""
@@ -120,20 +112,15 @@ class UserStore:
             self._truncated.add(user_id)
         self._table[user_id] = updated
         after = updated[-1].level
-        if before != after:
-            if before is not None:
-                self._count(before, -1)
+        if before != after:  # the table is updated first: the index checks candidates against it
             if after is not None:
-                self._count(after, 1)
+                self._levels.entered(after, user_id)
+            if before is not None:
+                self._levels.left(before)
 
-    def _count(self, level: str, delta: int) -> None:
-        counts = self._level_counts
-        count = counts.get(level)
-        if count is not None:
-            counts[level] = count + delta
-            return
-        with self._new_level_lock:
-            counts[level] = delta
+    def _level_of(self, user_id: str) -> str | None:
+        entry = self._table.get(user_id)
+        return None if entry is None else _current(entry).level
 
     def latest(self, user_id: str) -> Lookup:
         entry = self._table.get(user_id)
@@ -185,24 +172,12 @@ class UserStore:
         wanted = level.upper()
         table = self._table
         found: list[User] = []
-        for user_id in self._user_ids():
+        for user_id in self._levels.users_at(wanted):
             version = _current(table[user_id])
-            if version.level == wanted:
+            if version.level == wanted:  # still: the writer may have moved on meanwhile
                 found.append(User(user_id, cast(str, version.name), version.level))
-        found.sort()
         return found
 
-    def _user_ids(self) -> list[str]:
-        """A snapshot of the table's keys. Users are never removed from the table (a deleted one
-        keeps its tombstone), and list(dict) runs in C without letting the writer thread in; the
-        retry is for any other interpreter that would."""
-        while True:
-            try:
-                return list(self._table)
-            except RuntimeError:  # the table grew during the copy
-                continue
-
     def levels(self) -> dict[str, int]:
-        with self._new_level_lock:
-            counts = dict(self._level_counts)
-        return dict(sorted(counts.items()))
+        """Current users per level; a level that had users and has none left shows 0."""
+        return self._levels.counts()
