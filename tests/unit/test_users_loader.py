@@ -90,3 +90,19 @@ def test_versions_from_the_same_millisecond_share_one_timestamp_object() -> None
     _, store, _, _ = restore(records, batch_size=4)
     stamps = {id(store._table[f"u{i}"].valid_from_ms) for i in range(4)}  # type: ignore[union-attr]
     assert len(stamps) == 1
+
+
+def test_memory_is_released_once_caught_up_and_before_ready() -> None:
+    shutdown = Shutdown()
+    calls: list[bool] = []
+    loader = UsersLoader(
+        TopicInMemory([user(0, "ann", "GOLD"), user(1, "bo", "GOLD")], shutdown),
+        UserStore(),
+        Metrics("test"),
+        DeadLetters(),
+        batch_size=1,
+        on_caught_up=lambda: calls.append(loader.ready),
+    )
+    loader.run(shutdown)
+    assert calls == [False]  # once, and readiness came after it
+    assert loader.ready

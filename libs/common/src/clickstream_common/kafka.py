@@ -296,6 +296,9 @@ class TableReader:
                 "group.id": "unused-table-reader",
                 "enable.auto.commit": False,
                 "enable.auto.offset.store": False,
+                # Prefetch at most 16 MB, not librdkafka's 64 MB: the reader is held back by
+                # the table's decoding anyway, and a bigger queue only adds to the peak memory.
+                "queued.max.messages.kbytes": 16384,
                 "logger": _librdkafka_log,
             }
         )

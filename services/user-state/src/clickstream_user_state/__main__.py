@@ -20,6 +20,7 @@ from dependency_injector import containers, providers
 
 from clickstream_user_state.api import build_routes
 from clickstream_user_state.loader import UsersLoader
+from clickstream_user_state.memory import release_free_memory
 from clickstream_user_state.settings import Settings
 from clickstream_user_state.store import UserStore
 
@@ -35,7 +36,12 @@ class Container(containers.DeclarativeContainer):
     )
     dead_letters = providers.Singleton(CheckedProducer, settings.provided.kafka)
     loader = providers.Singleton(
-        UsersLoader, source=reader, store=store, metrics=metrics, dead_letters=dead_letters
+        UsersLoader,
+        source=reader,
+        store=store,
+        metrics=metrics,
+        dead_letters=dead_letters,
+        on_caught_up=providers.Object(release_free_memory),
     )
     router = providers.Singleton(Router)
 

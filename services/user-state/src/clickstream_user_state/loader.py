@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 from clickstream_common.contracts import BadRecord
@@ -42,12 +43,14 @@ class UsersLoader:
         metrics: Metrics,
         dead_letters: DeadLetterSink,
         batch_size: int = 10_000,
+        on_caught_up: Callable[[], None] = lambda: None,
     ) -> None:
         self._source = source
         self._store = store
         self._metrics = metrics
         self._dead_letters = dead_letters
         self._batch_size = batch_size
+        self._on_caught_up = on_caught_up
         self._ready = threading.Event()
         self._targets: dict[int, int] = {}
         metrics.counter("users_applied", "user records applied to the table, tombstones included")
@@ -108,6 +111,7 @@ class UsersLoader:
     def _check_caught_up(self, started: float) -> None:
         positions = self._source.positions()
         if all(positions.get(p, -1) >= end for p, end in self._targets.items()):
+            self._on_caught_up()
             self._ready.set()
             log.info(
                 "bootstrap complete",
