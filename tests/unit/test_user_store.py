@@ -72,3 +72,65 @@ def test_by_level_follows_level_changes():
     assert [u.user_id for u in store.by_level("PLATINUM")] == ["1", "2"]
     assert store.levels() == {"GOLD": 0, "PLATINUM": 2}
     assert len(store) == 2
+
+
+def test_level_counts_follow_changes_and_deletes():
+    store = UserStore()
+    store.put("1", 100, "Alice", "GOLD")
+    store.put("2", 100, "Bob", "GOLD")
+    store.put("1", 200, "Alice", "PLATINUM")
+    store.delete("2", 300)
+    assert store.levels() == {"GOLD": 0, "PLATINUM": 1}
+    assert len(store) == 1
+    store.put("2", 400, "Bob", "SILVER")  # back after being deleted
+    assert store.levels() == {"GOLD": 0, "PLATINUM": 1, "SILVER": 1}
+    assert [u.user_id for u in store.by_level("silver")] == ["2"]
+    assert len(store) == 2
+
+
+def test_an_out_of_order_older_version_does_not_change_the_current_level():
+    store = UserStore()
+    store.put("1", 200, "Alice", "PLATINUM")
+    store.put("1", 100, "Alice", "GOLD")
+    assert store.levels() == {"PLATINUM": 1}
+    assert store.by_level("GOLD") == []
+    assert store.by_level("PLATINUM") == [ALICE_PLAT]
+
+
+def test_an_out_of_order_tombstone_in_the_past_keeps_the_user():
+    store = UserStore()
+    store.put("1", 200, "Alice", "GOLD")
+    store.delete("1", 100)
+    assert store.latest("1").user == ALICE_GOLD
+    assert store.as_of("1", 150).found is Found.ABSENT
+    assert len(store) == 1
+
+
+def test_by_level_lists_current_users_sorted_by_id():
+    store = UserStore()
+    for user_id in ["b", "c", "a", "d"]:
+        store.put(user_id, 1, user_id.upper(), "GOLD" if user_id != "c" else "SILVER")
+    assert [u.user_id for u in store.by_level("Gold")] == ["a", "b", "d"]
+    assert store.by_level("GOLD")[0] == User("a", "A", "GOLD")
+    assert store.by_level("BRONZE") == []
+
+
+def test_a_single_retained_version_still_answers_older_clicks_beyond_history():
+    store = UserStore(max_versions=1)
+    store.put("1", 100, "Alice", "GOLD")
+    assert store.as_of("1", 50).found is Found.ABSENT  # nothing was dropped yet
+    store.put("1", 200, "Alice", "PLATINUM")
+    older = store.as_of("1", 150)
+    assert (older.found, older.user, older.beyond_history) == (Found.FOUND, ALICE_PLAT, True)
+    store.delete("1", 300)
+    gone = store.as_of("1", 10)
+    assert (gone.found, gone.user, gone.beyond_history) == (Found.ABSENT, None, True)
+
+
+def test_lookup_uses_the_latest_version_without_a_time():
+    store = UserStore()
+    store.put("1", 100, "Alice", "GOLD")
+    store.put("1", 200, "Alice", "PLATINUM")
+    assert store.lookup("1", None).user == ALICE_PLAT
+    assert store.lookup("1", 150).user == ALICE_GOLD
+    assert store.lookup("2", None).found is Found.UNKNOWN

@@ -20,6 +20,7 @@ from dependency_injector import containers, providers
 
 from clickstream_user_state.api import build_routes
 from clickstream_user_state.loader import UsersLoader
+from clickstream_user_state.memory import pause_collection, settle_after_restore
 from clickstream_user_state.settings import Settings
 from clickstream_user_state.store import UserStore
 
@@ -35,7 +36,12 @@ class Container(containers.DeclarativeContainer):
     )
     dead_letters = providers.Singleton(CheckedProducer, settings.provided.kafka)
     loader = providers.Singleton(
-        UsersLoader, source=reader, store=store, metrics=metrics, dead_letters=dead_letters
+        UsersLoader,
+        source=reader,
+        store=store,
+        metrics=metrics,
+        dead_letters=dead_letters,
+        on_caught_up=providers.Object(settle_after_restore),
     )
     router = providers.Singleton(Router)
 
@@ -73,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     log.info("user-state started", users_topic=settings.users_topic, port=server.port)
     exit_code = 0
     try:
+        pause_collection()
         loader.run(shutdown)
     except Exception:
         log.exception("user-state failed")
