@@ -162,7 +162,11 @@ class BatchConsumer:
         on_revoke: Callable[[list[PartitionKey]], None] | None = None,
         on_assign: Callable[[list[PartitionKey]], None] | None = None,
         options: Mapping[str, Any] | None = None,
+        linger: float = BATCH_LINGER_S,
     ) -> None:
+        """`linger`: how long `poll_batch` waits for more records after the first (0: it takes
+        only what is already fetched, for a caller whose own work lets the next batch gather)."""
+        self._linger = linger
         config: dict[str, Any] = {
             **settings.client_config(),
             "group.id": group_id,
@@ -220,15 +224,15 @@ class BatchConsumer:
         return self._consumer.consumer_group_metadata()
 
     def poll_batch(self, max_records: int, timeout: float) -> list[Record]:
-        """Up to `max_records`: wait at most `timeout` for the first, then `BATCH_LINGER_S` for
-        the rest. A backlog still comes in full batches, but a quiet stream is not held back
-        until a batch fills (waiting the whole `timeout` cost 0.5 s of latency per hop)."""
+        """Up to `max_records`: wait at most `timeout` for the first, then the linger for the
+        rest. A backlog still comes in full batches, but a quiet stream is not held back until a
+        batch fills (waiting the whole `timeout` cost 0.5 s of latency per hop)."""
         first = self._consumer.poll(timeout)
         if first is None:
             return []
         messages = [first]
         if max_records > 1:
-            messages += self._consumer.consume(num_messages=max_records - 1, timeout=BATCH_LINGER_S)
+            messages += self._consumer.consume(num_messages=max_records - 1, timeout=self._linger)
         return _records(messages)
 
     def commit_async(self, next_offsets: Mapping[PartitionKey, int]) -> None:
