@@ -33,7 +33,10 @@ from clickstream_common.settings import KafkaSettings
 _librdkafka_log = logging.getLogger("librdkafka")
 
 
-BATCH_LINGER_S = 0.005
+# How long `poll_batch` waits for more records after the first. None: a loop's own work (a lookup,
+# a produce, confirms) lets the next batch gather, and a backlog fills batches anyway; the 5 ms it
+# was cost the enricher 4 ms of p50 latency at 1,000 clicks/s, and the bridge as much again.
+BATCH_LINGER_S = 0.0
 COMMIT_RETRY_S = 120.0
 # A transactional call gets at most this long from librdkafka (retriable timeouts are retried up
 # to the whole transaction timeout), and is given up as stuck this much later still.
@@ -165,7 +168,7 @@ class BatchConsumer:
         linger: float = BATCH_LINGER_S,
     ) -> None:
         """`linger`: how long `poll_batch` waits for more records after the first (0: it takes
-        only what is already fetched, for a caller whose own work lets the next batch gather)."""
+        only what is already fetched)."""
         self._linger = linger
         config: dict[str, Any] = {
             **settings.client_config(),

@@ -53,9 +53,6 @@ class Container(containers.DeclarativeContainer):
         settings.provided.kafka,
         settings.provided.consumer_group,
         providers.List(settings.provided.vip_actions_topic),
-        # No linger after the first record: what arrives while a batch is being confirmed is
-        # the next batch, so waiting for more would only add latency.
-        linger=0.0,
         on_revoke=on_revoke,
     )
     relay = providers.Singleton(
