@@ -5,6 +5,11 @@ its Kafka record timestamp, taken when `produce` is called, and is carried into 
 `event_time`. A consumer in a process of its own (no GIL shared with the producer) reads the
 bridge's queue and records receive time - event time for each VipAction. The first seconds are a
 warm-up and not counted; the consumer stops once every expected VipAction has arrived.
+
+Per hop, another process tails the VipAction topic (a plain consumer, fetch wait 1 ms), so each
+VipAction, matched by event id, splits into: click produce -> VipAction's Kafka timestamp (the
+enricher's `produce` call), -> readable on Kafka (its produce linger and ack, then a fetch), ->
+received from RabbitMQ (the bridge's fetch, publish and confirm, the queue, the consumer).
 """
 
 from __future__ import annotations
@@ -18,9 +23,20 @@ from typing import Any
 import orjson
 from clickstream_common.rabbit_consumer import QueueReader
 from clickstream_generator.data import DataConfig, clicks
+from confluent_kafka import OFFSET_END, Consumer, TopicPartition
 
 from bench.bridge import QueueDepth
-from bench.common import Run, attempt, create_topics, parse_iso_millis, producer, say, summary_ms
+from bench.common import (
+    PARTITIONS,
+    Run,
+    attempt,
+    create_topics,
+    parse_iso_millis,
+    percentile,
+    producer,
+    say,
+    summary_ms,
+)
 from bench.data import Data
 from bench.enricher import TIMEOUT, start_user_state
 from tests.support.services import Service
@@ -28,11 +44,19 @@ from tests.support.services import Service
 WARMUP_SECONDS = 3.0
 
 
+# event id -> (event ms, received ms): what the RabbitMQ consumer saw.
+Received = dict[str, tuple[int, float]]
+# event id -> (VipAction Kafka timestamp ms, read from Kafka ms): what the topic's tail saw.
+Tailed = dict[str, tuple[int, float]]
+
+HOPS = ("enricher", "kafka", "bridge")
+
+
 def consume(url: str, queue: str, expected: int, timeout: float, results: Connection) -> None:
-    """Runs in a child process: (event ms, latency ms) of each VipAction, sent back at the end."""
+    """Runs in a child process: each VipAction's event and receive time, sent back at the end."""
     reader = QueueReader(url, queue)
     results.send("ready")
-    samples: list[tuple[int, float]] = []
+    samples: Received = {}
     deadline = time.monotonic() + timeout
     try:
         while len(samples) < expected and time.monotonic() < deadline:
@@ -40,11 +64,58 @@ def consume(url: str, queue: str, expected: int, timeout: float, results: Connec
             if received is None:
                 continue
             now_ms = time.time() * 1000
-            event_ms = parse_iso_millis(orjson.loads(received.body)["event_time"])
-            samples.append((event_ms, now_ms - event_ms))
+            value = orjson.loads(received.body)
+            samples[value["event_id"]] = (parse_iso_millis(value["event_time"]), now_ms)
     finally:
         reader.close()
         results.send(samples)
+
+
+def tail(bootstrap: str, topic: str, expected: int, timeout: float, results: Connection) -> None:
+    """Runs in a child process: each VipAction's Kafka timestamp and when it became readable."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"{topic}-tail",
+            "enable.auto.commit": False,
+            "fetch.wait.max.ms": 1,
+        }
+    )
+    consumer.assign([TopicPartition(topic, p, OFFSET_END) for p in range(PARTITIONS)])
+    while not consumer.assignment():  # pragma: no cover - assign is immediate
+        time.sleep(0.01)
+    consumer.poll(0.5)  # the end offsets are resolved before the first click is produced
+    results.send("ready")
+    samples: Tailed = {}
+    deadline = time.monotonic() + timeout
+    try:
+        while len(samples) < expected and time.monotonic() < deadline:
+            message = consumer.poll(1.0)
+            if message is None or message.error() is not None:
+                continue
+            now_ms = time.time() * 1000
+            value = orjson.loads(message.value() or b"{}")
+            samples[value["event_id"]] = (message.timestamp()[1], now_ms)
+    finally:
+        consumer.close()
+        results.send(samples)
+
+
+def hops(received: Received, tailed: Tailed, measured_from: float) -> dict[str, list[float]]:
+    """Each timed VipAction's latency split at its Kafka timestamp and at its read from Kafka."""
+    split: dict[str, list[float]] = {hop: [] for hop in HOPS}
+    for event_id, (event_ms, received_ms) in received.items():
+        if event_ms < measured_from or event_id not in tailed:
+            continue
+        kafka_ms, read_ms = tailed[event_id]
+        split["enricher"].append(kafka_ms - event_ms)
+        split["kafka"].append(read_ms - kafka_ms)
+        split["bridge"].append(received_ms - read_ms)
+    return split
+
+
+def percentiles(values: list[float]) -> dict[str, float]:
+    return {f"p{q}": round(percentile(values, q), 1) for q in (50, 90, 99)}
 
 
 def paced(run: Run, topic: str, records: list[tuple[bytes, bytes]], rate: int) -> float:
@@ -70,8 +141,15 @@ def paced(run: Run, topic: str, records: list[tuple[bytes, bytes]], rate: int) -
 
 
 def measure_rate(
-    run: Run, data: Data, users: int, topic: str, queue: str, rate: int, seconds: float
+    run: Run,
+    data: Data,
+    users: int,
+    topics: tuple[str, str],
+    queue: str,
+    rate: int,
+    seconds: float,
 ) -> dict[str, Any]:
+    topic, vip_topic = topics
     rows = data.users(users)
     platinum = {r["user_id"].encode() for r in rows if r["level"] == "PLATINUM"}
     count = int(rate * (WARMUP_SECONDS + seconds))
@@ -80,31 +158,44 @@ def measure_rate(
     records = [(c.key, c.value) for c in islice(generated, count)]
     expected = sum(1 for key, _ in records if key in platinum)
     run.quiet(f"latency {rate}/s")
-    parent, child = multiprocessing.get_context("spawn").Pipe()
-    consumer = multiprocessing.get_context("spawn").Process(
-        target=consume,
-        args=(run.brokers.rabbitmq_url, queue, expected, seconds + 300, child),
-        daemon=True,
-    )
-    consumer.start()
-    if not parent.poll(60) or parent.recv() != "ready":
-        raise RuntimeError("latency consumer did not start")
+    spawn = multiprocessing.get_context("spawn")
+    pipes = {}
+    for name, target, where in (
+        ("consumer", consume, (run.brokers.rabbitmq_url, queue)),
+        ("tail", tail, (run.brokers.bootstrap, vip_topic)),
+    ):
+        parent, child = spawn.Pipe()
+        spawn.Process(
+            target=target, args=(*where, expected, seconds + 300, child), daemon=True
+        ).start()
+        if not parent.poll(60) or parent.recv() != "ready":
+            raise RuntimeError(f"latency {name} did not start")
+        pipes[name] = parent
     say(f"latency: {count:,} clicks at {rate:,}/s, {expected:,} VipActions expected")
     measured_from = paced(run, topic, records, rate)
-    if not parent.poll(seconds + 360):
-        raise TimeoutError("latency consumer sent nothing back")
-    samples: list[tuple[int, float]] = parent.recv()
-    consumer.join(30)
-    measured = [latency for event_ms, latency in samples if event_ms >= measured_from]
-    result = {
+    for name, parent in pipes.items():
+        if not parent.poll(seconds + 360):
+            raise TimeoutError(f"latency {name} sent nothing back")
+    received: Received = pipes["consumer"].recv()
+    tailed: Tailed = pipes["tail"].recv()
+    measured = [
+        received_ms - event_ms
+        for event_ms, received_ms in received.values()
+        if event_ms >= measured_from
+    ]
+    split = {hop: percentiles(v) for hop, v in hops(received, tailed, measured_from).items()}
+    result: dict[str, Any] = {
         "rate": rate,
         "seconds": seconds,
         "clicks": count,
         "expected": expected,
-        "received": len(samples),
+        "received": len(received),
         **summary_ms(measured),
+        "hops": split,
     }
     say(f"latency at {rate}/s: p50 {result['p50']} ms, p99 {result['p99']} ms")
+    for hop, shares in split.items():
+        say(f"  {hop:>8}: " + ", ".join(f"{q} {v} ms" for q, v in shares.items()))
     return result
 
 
@@ -150,7 +241,9 @@ def run_section(
             attempt(
                 one,
                 f"latency at {rate}/s",
-                lambda r=rate: measure_rate(run, data, users, clicks_topic, queue, r, seconds),
+                lambda r=rate: measure_rate(
+                    run, data, users, (clicks_topic, vip_topic), queue, r, seconds
+                ),
             )
             results["rates"].append({"rate": rate, **one[f"latency at {rate}/s"]})
     finally:

@@ -3,7 +3,8 @@
 The rabbit-bridge may commit a Kafka offset only once every message up to it is confirmed by
 RabbitMQ and not returned (DESIGN.md, Semantics 6). Waiting for each confirm in turn would cost one
 network round trip per message, so a whole batch is published at once (at most `max_in_flight`
-unconfirmed) and confirms are mapped back to batch indices as they arrive.
+unconfirmed) and confirms are mapped back to batch indices as they arrive. Several batches may be
+in flight at once (`submit`), so a caller can publish the next one while the last is confirmed.
 
 pika is not thread-safe, so every connection belongs to its own I/O thread running a
 `SelectConnection`. Other threads never touch pika objects: they hand work over with
@@ -30,6 +31,7 @@ import pika.spec
 
 __all__ = [
     "OutboundMessage",
+    "PendingPublish",
     "PublishOutcome",
     "RabbitPublisher",
     "RabbitUnavailable",
@@ -213,12 +215,15 @@ class _Batch:
 
     def __init__(self, messages: Sequence[OutboundMessage]) -> None:
         self.messages = messages
+        self.published = 0  # I/O thread only: how many are handed to pika so far
         self.done = threading.Event()
         self._lock = threading.Lock()
         self._settled = bytearray(len(messages))
         self._remaining = len(messages)
         self._confirmed = 0
         self._failed: dict[int, str] = {}
+        if not messages:
+            self.done.set()  # nothing to wait for
 
     @property
     def finished(self) -> bool:
@@ -285,9 +290,9 @@ class _Session:
         self.error: str | None = None
         self.usable = False
         self._loop_created = threading.Event()
-        self._lock = threading.Lock()  # guards _dead and _batch between caller and I/O thread
+        self._lock = threading.Lock()  # guards _dead and _batches between caller and I/O thread
         self._dead = False
-        self._batch: _Batch | None = None
+        self._batches: deque[_Batch] = deque()  # submitted and not detached, in order
         self._thread = threading.Thread(target=self._io_run, name=thread_name, daemon=True)
         # I/O-thread state.
         self._connection: Any = None
@@ -297,7 +302,6 @@ class _Session:
         self._next_tag = 0
         self._pending: OrderedDict[int, _Pending] = OrderedDict()
         self._by_key: dict[tuple[str, str], deque[int]] = {}
-        self._publish_index = 0
         self._pump_scheduled = False
 
     # ---- caller side -------------------------------------------------------------------------
@@ -310,15 +314,15 @@ class _Session:
         with self._lock:
             if self._dead:
                 return False
-            self._batch = batch
+            self._batches.append(batch)
         if not self._call(lambda: self._io_begin(batch)):
             batch.fail_rest(REASON_CONNECTION_LOST)
         return True
 
     def detach(self, batch: _Batch) -> None:
         with self._lock:
-            if self._batch is batch:
-                self._batch = None
+            if batch in self._batches:
+                self._batches.remove(batch)
 
     def shutdown(self) -> None:
         """Ask the I/O thread to close the connection (also aborts one still opening)."""
@@ -361,10 +365,7 @@ class _Session:
             self.usable = False
             with self._lock:
                 self._dead = True
-                batch, self._batch = self._batch, None
             self._io_fail_all(REASON_CONNECTION_LOST)
-            if batch is not None:
-                batch.fail_rest(REASON_CONNECTION_LOST)
             if self.error is None and not self.ready.is_set():
                 self.error = "connection closed during start-up"
             self.ready.set()
@@ -466,18 +467,28 @@ class _Session:
             entry.batch.settle(entry.index, reason)
         self._pending.clear()
         self._by_key.clear()
-        batch = self._batch
-        if batch is not None:
+        with self._lock:
+            batches = list(self._batches)
+        for batch in batches:
             batch.fail_rest(reason)  # including messages not published yet
 
     def _io_begin(self, batch: _Batch) -> None:
-        if batch is not self._batch or batch.finished:
+        if batch.finished:
             return
         if not self.usable:
             batch.fail_rest(REASON_CONNECTION_LOST)
             return
-        self._publish_index = 0
         self._io_pump()
+
+    def _io_unpublished(self) -> _Batch | None:
+        """The oldest batch with messages not handed to pika yet: batches go out in order."""
+        with self._lock:
+            while self._batches and self._batches[0].finished:
+                self._batches.popleft()  # settled; its caller's detach is then a no-op
+            for batch in self._batches:
+                if not batch.finished and batch.published < len(batch.messages):
+                    return batch
+        return None
 
     def _io_schedule_pump(self) -> None:
         if not self._pump_scheduled:
@@ -485,17 +496,17 @@ class _Session:
             self._ioloop.call_later(0, self._io_pump)
 
     def _io_pump(self) -> None:
-        """Publish the next chunk of the current batch, within the in-flight budget."""
+        """Publish the next chunk of the oldest unpublished batch, within the in-flight budget."""
         self._pump_scheduled = False
-        batch = self._batch
-        if batch is None or batch.finished or not self.usable:
+        batch = self._io_unpublished()
+        if batch is None or not self.usable:
             return
         messages = batch.messages
         room = min(_PUBLISH_CHUNK, self._max_in_flight - len(self._pending))
-        end = min(len(messages), self._publish_index + max(room, 0))
+        end = min(len(messages), batch.published + max(room, 0))
         exchange = self._topology.exchange
         publish = self._channel.basic_publish
-        for index in range(self._publish_index, end):
+        for index in range(batch.published, end):
             message = messages[index]
             properties = pika.BasicProperties(
                 content_type=_CONTENT_TYPE,
@@ -507,7 +518,7 @@ class _Session:
                 publish(exchange, message.routing_key, message.body, properties, mandatory=True)
             except Exception as exc:
                 _log.warning("rabbitmq publish failed: %s", _describe(exc, self._secrets))
-                self._publish_index = index
+                batch.published = index
                 self._io_fail_all(REASON_CONNECTION_LOST)
                 self._io_close()
                 return
@@ -519,8 +530,8 @@ class _Session:
                 self._by_key[key] = deque((self._next_tag,))
             else:
                 tags.append(self._next_tag)
-        self._publish_index = end
-        if end < len(messages) and len(self._pending) < self._max_in_flight:
+        batch.published = end
+        if len(self._pending) < self._max_in_flight and self._io_unpublished() is not None:
             self._io_schedule_pump()  # let the loop write and read confirms before the next chunk
 
     def _on_return(self, _channel: Any, method: Any, properties: Any, _body: bytes) -> None:
@@ -546,13 +557,7 @@ class _Session:
             entry = self._pending.pop(tag, None)
             if entry is not None:
                 self._io_settle(tag, entry, nacked)
-        batch = self._batch
-        if (
-            batch is not None
-            and not batch.finished
-            and self._publish_index < len(batch.messages)
-            and len(self._pending) < self._max_in_flight
-        ):
+        if len(self._pending) < self._max_in_flight and self._io_unpublished() is not None:
             self._io_schedule_pump()
 
     def _io_settle(self, tag: int, entry: _Pending, nacked: bool) -> None:
@@ -567,10 +572,47 @@ class _Session:
         entry.batch.settle(entry.index, failure)
 
 
+class PendingPublish:
+    """A submitted batch: `done` once every message is confirmed or failed, `wait` for how."""
+
+    def __init__(
+        self,
+        publisher: RabbitPublisher,
+        batch: _Batch,
+        session: _Session | None,
+        deadline: float,
+    ) -> None:
+        self._publisher = publisher
+        self._batch = batch
+        self._session = session
+        self._deadline = deadline
+        self._outcome: PublishOutcome | None = None
+
+    @property
+    def done(self) -> bool:
+        return self._batch.finished
+
+    def wait(self) -> PublishOutcome:
+        """Block until settled, or until the deadline: then the unsettled fail with "confirm
+        timeout" and the connection is recycled, so late confirms cannot leak anywhere."""
+        if self._outcome is not None:
+            return self._outcome
+        batch, session = self._batch, self._session
+        if not batch.done.wait(max(0.0, self._deadline - time.monotonic())):
+            batch.fail_rest(REASON_CONFIRM_TIMEOUT)
+            if session is not None:
+                session.shutdown()
+        if session is not None:
+            session.detach(batch)
+        self._outcome = self._publisher._report(batch)
+        return self._outcome
+
+
 class RabbitPublisher:
     """Publishes batches with pipelined confirms and reports, per index, what did not make it.
 
-    Thread-safe: batches from several threads are published one after another. A lost
+    Thread-safe: batches from several threads are published one after another, and a caller
+    may have several in flight (`submit`). A lost
     connection fails the unsettled messages and is re-established, with backoff, by the next
     `publish_batch`.
     """
@@ -623,6 +665,14 @@ class RabbitPublisher:
         "confirm timeout" and the connection is recycled so late confirms cannot leak into a
         later batch.
         """
+        return self.submit(messages, timeout).wait()
+
+    def submit(self, messages: Sequence[OutboundMessage], timeout: float = 30.0) -> PendingPublish:
+        """Start publishing `messages` and return at once; `wait` on the result for the outcome.
+
+        Batches submitted one after another are published in that order and may be in flight
+        together; each settles on its own. `timeout` counts from now, as for `publish_batch`.
+        """
         deadline = time.monotonic() + timeout
         with self._lock:
             if not self._started:
@@ -631,22 +681,18 @@ class RabbitPublisher:
                 raise RuntimeError("RabbitPublisher is closed")
             batch = _Batch(messages)
             if not messages:
-                return batch.outcome()
+                return PendingPublish(self, batch, None, deadline)
             try:
                 session = self._ensure_session(deadline)
             except RabbitUnavailable as exc:
                 batch.fail_rest(f"{REASON_CONNECTION_LOST}: {exc}")
-                return self._report(batch)
+                return PendingPublish(self, batch, None, deadline)
             if not session.submit(batch):
                 batch.fail_rest(REASON_CONNECTION_LOST)
-            if not batch.done.wait(max(0.0, deadline - time.monotonic())):
-                batch.fail_rest(REASON_CONFIRM_TIMEOUT)
-                session.shutdown()
-            session.detach(batch)
-            return self._report(batch)
+            return PendingPublish(self, batch, session, deadline)
 
     def close(self) -> None:
-        """Wait for the batch in flight (if any), then close the connection. Idempotent."""
+        """Close the connection, failing whatever is still unconfirmed. Idempotent."""
         self._closing.set()
         with self._lock:
             if self._closed:

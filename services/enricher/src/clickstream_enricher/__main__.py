@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+from clickstream_common.gc_pauses import freeze_startup_heap
 from clickstream_common.http import HttpServer, Router, add_health_routes
 from clickstream_common.kafka import (
     BatchConsumer,
@@ -142,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
             ),
             columns=list(settings.query.columns),
         )
+        freeze_startup_heap()
         try:
             processor.run(shutdown)
         finally:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 
+from clickstream_common.gc_pauses import freeze_startup_heap
 from clickstream_common.http import HttpServer, Router, add_health_routes
 from clickstream_common.kafka import (
     BatchConsumer,
@@ -25,6 +27,18 @@ from clickstream_rabbit_bridge.settings import Settings
 log = get_logger("clickstream_rabbit_bridge")
 
 
+class RevokeHook:
+    """The relay's revoke handler, bound once the relay exists: the relay needs the consumer,
+    and the consumer calls this from inside its poll before partitions are given up."""
+
+    def __init__(self) -> None:
+        self.target: Callable[[list[tuple[str, int]]], None] | None = None
+
+    def __call__(self, partitions: list[tuple[str, int]]) -> None:
+        if self.target is not None:
+            self.target(partitions)
+
+
 class Container(containers.DeclarativeContainer):
     settings = providers.Dependency(instance_of=Settings)
     shutdown = providers.Singleton(Shutdown)
@@ -33,11 +47,13 @@ class Container(containers.DeclarativeContainer):
         RabbitPublisher, settings.provided.rabbitmq_url, settings.provided.topology
     )
     dead_letters = providers.Singleton(CheckedProducer, settings.provided.kafka)
+    on_revoke = providers.Singleton(RevokeHook)
     consumer = providers.Singleton(
         BatchConsumer,
         settings.provided.kafka,
         settings.provided.consumer_group,
         providers.List(settings.provided.vip_actions_topic),
+        on_revoke=on_revoke,
     )
     relay = providers.Singleton(
         Relay,
@@ -83,8 +99,11 @@ def main(argv: list[str] | None = None) -> int:
             exchange=settings.topology.exchange,
             queue=settings.topology.queue,
         )
+        relay = container.relay()
+        container.on_revoke().target = relay.on_revoke
+        freeze_startup_heap()
         try:
-            container.relay().run()
+            relay.run()
         finally:
             container.consumer().close()
     except RabbitUnavailable as exc:

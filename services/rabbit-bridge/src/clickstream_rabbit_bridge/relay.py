@@ -1,13 +1,24 @@
-"""The bridge's loop: Kafka batch in, confirmed RabbitMQ publishes out, then the commit.
+"""The bridge's loop: Kafka batches in, confirmed RabbitMQ publishes out, then the commits.
 
 A Kafka offset is committed only after every message up to it is confirmed by RabbitMQ and not
 returned (DESIGN § Semantics 6). Failures are retried; a message the broker keeps returning as
 unroutable is dead-lettered with the reason rather than blocking the stream for ever.
+
+For latency, a batch is published as soon as it is read, while earlier ones are still being
+confirmed (waiting for each batch's confirms before reading the next held every record arriving
+meanwhile for a whole confirm round trip). Batches are settled strictly in the order they were
+read, and each one's offsets are handed over only once it and every batch before it are settled,
+so a commit still never covers an unconfirmed message. The commit is asynchronous: it only ever
+covers confirmed messages, so the coordinator's answer need not hold up the loop. Before a
+partition is revoked every batch in flight is settled (`on_revoke`), and the source then commits
+what is still unconfirmed synchronously; on shutdown the same happens before the consumer closes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from clickstream_common.contracts import BadRecord
@@ -16,30 +27,57 @@ from clickstream_common.lifecycle import Shutdown
 from clickstream_common.logging import get_logger
 from clickstream_common.metrics import Metrics
 from clickstream_common.rabbit import OutboundMessage, PublishOutcome
-from clickstream_common.records import OutRecord, PartitionKey, Record, RecordSink, RecordSource
+from clickstream_common.records import OutRecord, PartitionKey, Record, RecordSink
 
 from clickstream_rabbit_bridge.messages import to_delivery
 
 log = get_logger(__name__)
 
 RETURNED_ATTEMPTS = 3
+# How long a poll waits for new records while batches are in flight: this is also how late a
+# settled batch may be noticed, so it is kept short.
+POLL_WHILE_CONFIRMING_S = 0.001
+
+
+class Pending(Protocol):
+    @property
+    def done(self) -> bool: ...
+    def wait(self) -> PublishOutcome: ...
 
 
 class Publisher(Protocol):
+    def submit(self, messages: Sequence[OutboundMessage], timeout: float = ...) -> Pending: ...
     def publish_batch(
         self, messages: Sequence[OutboundMessage], timeout: float = ...
     ) -> PublishOutcome: ...
+
+
+class Source(Protocol):
+    """Batches of VipAction records in; offsets of confirmed ones out, without waiting."""
+
+    def poll_batch(self, max_records: int, timeout: float) -> list[Record]: ...
+    def commit_async(self, next_offsets: Mapping[PartitionKey, int]) -> None: ...
 
 
 class Interrupted(Exception):
     """Shutdown came while a batch was still unconfirmed; its offsets stay uncommitted."""
 
 
+@dataclass(slots=True)
+class _InFlight:
+    """One batch read from Kafka: its records, what was published of them, what was refused."""
+
+    records: list[Record]
+    published: list[tuple[Record, OutboundMessage]]
+    rejected: list[OutRecord]
+    pending: Pending
+
+
 class Relay:
     def __init__(
         self,
         *,
-        source: RecordSource,
+        source: Source,
         publisher: Publisher,
         dead_letters: RecordSink,
         dead_letter_topic: str,
@@ -47,6 +85,7 @@ class Relay:
         shutdown: Shutdown,
         batch_size: int = 2000,
         routing_prefix: str = "vip",
+        max_batches_in_flight: int = 8,
     ) -> None:
         self._source = source
         self._publisher = publisher
@@ -56,6 +95,8 @@ class Relay:
         self._shutdown = shutdown
         self._batch_size = batch_size
         self._prefix = routing_prefix
+        self._max_in_flight = max_batches_in_flight
+        self._in_flight: deque[_InFlight] = deque()
         for name, text in (
             ("records_consumed", "VipAction records read from Kafka"),
             ("messages_confirmed", "messages confirmed by RabbitMQ"),
@@ -65,19 +106,38 @@ class Relay:
             metrics.counter(name, text)
 
     def run(self) -> None:
-        while not self._shutdown.requested:
-            try:
+        try:
+            while not self._shutdown.requested:
                 self.step(0.5)
-            except Interrupted:
-                log.info("stopping with an unconfirmed batch; it will be read again")
-                return
+            self.settle_all()
+        except Interrupted:
+            log.info("stopping with an unconfirmed batch; it will be read again")
 
     def step(self, timeout: float) -> int:
-        records = self._source.poll_batch(self._batch_size, timeout)
-        if not records:
-            return 0
+        """Publish what has arrived at once, then settle the batches confirmed meanwhile (the
+        oldest is waited for if too many are in flight). Returns how many records were read."""
+        wait = POLL_WHILE_CONFIRMING_S if self._in_flight else timeout
+        records = self._source.poll_batch(self._batch_size, wait)
+        if records:
+            self._in_flight.append(self._submit(records))
+        while self._in_flight and (
+            self._in_flight[0].pending.done or len(self._in_flight) > self._max_in_flight
+        ):
+            self._settle(self._in_flight.popleft())
+        return len(records)
+
+    def settle_all(self) -> None:
+        """Wait for every batch in flight and commit it: before a revoke, and at shutdown."""
+        while self._in_flight:
+            self._settle(self._in_flight.popleft())
+
+    def on_revoke(self, _partitions: list[PartitionKey]) -> None:
+        """Runs inside `poll_batch`: what was read of the partitions is settled before they go."""
+        self.settle_all()
+
+    def _submit(self, records: list[Record]) -> _InFlight:
         rejected: list[OutRecord] = []
-        batch: list[tuple[Record, OutboundMessage]] = []
+        published: list[tuple[Record, OutboundMessage]] = []
         for record in records:
             try:
                 delivery = to_delivery(record, self._prefix)
@@ -85,24 +145,30 @@ class Relay:
                 rejected.append(dead_letter(record, str(exc), self._dead_letter_topic))
                 continue
             message = OutboundMessage(delivery.routing_key, delivery.body, delivery.message_id)
-            batch.append((record, message))
-        rejected += self._publish(batch)
+            published.append((record, message))
+        pending = self._publisher.submit([m for _, m in published])
+        return _InFlight(records, published, rejected, pending)
+
+    def _settle(self, batch: _InFlight) -> None:
+        """Every earlier batch is settled: once this one is, its offsets can be committed."""
+        rejected = batch.rejected + self._publish(batch.published, batch.pending.wait())
         if rejected:
             self._dead_letters.send_all(rejected)
             self._dead_letters.flush()
             self._metrics.inc("records_dead_lettered", len(rejected))
-        self._source.commit(_next_offsets(records))
-        self._metrics.inc("records_consumed", len(records))
-        return len(records)
+        self._source.commit_async(_next_offsets(batch.records))
+        self._metrics.inc("records_consumed", len(batch.records))
 
-    def _publish(self, batch: list[tuple[Record, OutboundMessage]]) -> list[OutRecord]:
-        """Publish until every message is confirmed or dead-lettered as unroutable."""
+    def _publish(
+        self, batch: list[tuple[Record, OutboundMessage]], outcome: PublishOutcome
+    ) -> list[OutRecord]:
+        """Given the first attempt's `outcome`, publish again until every message is confirmed
+        or dead-lettered as unroutable."""
         unroutable: list[OutRecord] = []
         waiting = batch
         attempt = 0
         delay = 0.2
         while waiting:
-            outcome = self._publisher.publish_batch([m for _, m in waiting])
             self._metrics.inc("messages_confirmed", outcome.confirmed)
             if outcome.ok:
                 break
@@ -129,6 +195,8 @@ class Relay:
                     raise Interrupted
                 delay = min(delay * 2, 5.0)
             waiting = retry
+            if waiting:
+                outcome = self._publisher.publish_batch([m for _, m in waiting])
         return unroutable
 
 

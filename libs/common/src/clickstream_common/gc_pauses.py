@@ -1,0 +1,17 @@
+"""Keep the garbage collector's full collections short in a long-running service.
+
+Everything a service allocates to start (imported modules, Kafka and RabbitMQ clients, the compiled
+query) lives until it exits, yet every full collection walks all of it again: about 55,000 objects
+and 35 ms of pause, measured on the bench machine, landing on whichever record is in flight then.
+"""
+
+from __future__ import annotations
+
+import gc
+
+
+def freeze_startup_heap() -> None:
+    """Collect once, then move every surviving object into the permanent generation, which
+    collections skip; objects made later are collected as usual. Call once start-up is done."""
+    gc.collect()
+    gc.freeze()
