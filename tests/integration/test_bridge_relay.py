@@ -59,7 +59,7 @@ def _vip_topic(
 def _relay(
     brokers: Brokers, kafka: KafkaSettings, topic: str, topology: Topology, shutdown: Shutdown
 ) -> tuple[Relay, BatchConsumer, RabbitPublisher, CheckedProducer]:
-    consumer = BatchConsumer(kafka, f"{topic}.group", [topic], linger=0.0)
+    consumer = BatchConsumer(kafka, f"{topic}.group", [topic])
     publisher = RabbitPublisher(brokers.rabbitmq, topology)
     publisher.start()
     dead_letters = CheckedProducer(kafka)

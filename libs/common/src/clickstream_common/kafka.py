@@ -171,11 +171,7 @@ class BatchConsumer:
         on_revoke: Callable[[list[PartitionKey]], None] | None = None,
         on_assign: Callable[[list[PartitionKey]], None] | None = None,
         options: Mapping[str, Any] | None = None,
-        linger: float = BATCH_LINGER_S,
     ) -> None:
-        """`linger`: how long `poll_batch` waits for more records after the first (0: it takes
-        only what is already fetched)."""
-        self._linger = linger
         config: dict[str, Any] = {
             **settings.client_config(),
             "group.id": group_id,
@@ -233,15 +229,15 @@ class BatchConsumer:
         return self._consumer.consumer_group_metadata()
 
     def poll_batch(self, max_records: int, timeout: float) -> list[Record]:
-        """Up to `max_records`: wait at most `timeout` for the first, then the linger for the
-        rest. A backlog still comes in full batches, but a quiet stream is not held back until a
+        """Up to `max_records`: wait at most `timeout` for the first, then `BATCH_LINGER_S` for
+        the rest. A backlog still comes in full batches, but a quiet stream is not held back until a
         batch fills (waiting the whole `timeout` cost 0.5 s of latency per hop)."""
         first = self._consumer.poll(timeout)
         if first is None:
             return []
         messages = [first]
         if max_records > 1:
-            messages += self._consumer.consume(num_messages=max_records - 1, timeout=self._linger)
+            messages += self._consumer.consume(num_messages=max_records - 1, timeout=BATCH_LINGER_S)
         return _records(messages)
 
     def commit_async(self, next_offsets: Mapping[PartitionKey, int]) -> None:
@@ -249,8 +245,8 @@ class BatchConsumer:
 
         The answer comes back in a later poll. A refused commit is not lost: its partitions are
         sent again with the next call (a later offset of the same partition supersedes it), and
-        `commit_pending` (a rebalance's revoke does it, `close` too) commits synchronously what
-        is not confirmed yet. An error that retrying cannot cure is raised here, by the next call.
+        what is not confirmed yet is committed synchronously when its partition is revoked and at
+        `close`. An error that retrying cannot cure is raised here, by the next call.
         """
         self._raise_commit_failure()
         self._unconfirmed.update(next_offsets)
@@ -258,11 +254,6 @@ class BatchConsumer:
         self._recommit = False
         if offsets:
             self._consumer.commit(offsets=_partitions(offsets), asynchronous=True)
-
-    def commit_pending(self) -> None:
-        """Commit synchronously every offset handed to `commit_async` and not confirmed yet."""
-        self._raise_commit_failure()
-        self.commit(dict(self._unconfirmed))
 
     def _committed_async(self, error: KafkaError | None, partitions: list[TopicPartition]) -> None:
         """librdkafka's answer to a commit, served inside poll on the caller's thread."""
@@ -367,7 +358,8 @@ class BatchConsumer:
     def close(self) -> None:
         """Commit what `commit_async` left unconfirmed, then leave the group."""
         try:
-            self.commit_pending()
+            self._raise_commit_failure()
+            self.commit(dict(self._unconfirmed))
         finally:
             self._consumer.close()
 
@@ -566,7 +558,6 @@ class TransactionalProducer:
         self._generation = 0
         self._stuck_in_a_row = 0
         self.delivered = 0
-        self.replaced = 0
         self._producer = self._new_producer()
 
     @property
@@ -721,7 +712,6 @@ class TransactionalProducer:
             cause,
         )
         self._producer = self._new_producer()
-        self.replaced += 1
 
     def _retrying(self, call: Callable[[float], object], name: str) -> None:
         """Run a transactional call, again while it fails with a retriable error and time is left;

@@ -17,6 +17,8 @@ import ctypes
 import ctypes.util
 import gc
 
+from clickstream_common.gc_pauses import freeze_startup_heap
+
 
 def pause_collection() -> None:
     """Before the restore: reference counting alone frees what it makes and drops."""
@@ -26,8 +28,7 @@ def pause_collection() -> None:
 def settle_after_restore() -> None:
     """Once caught up: collect once, freeze what survives out of later passes, trim the heap."""
     gc.enable()
-    gc.collect()
-    gc.freeze()
+    freeze_startup_heap()
     release_free_memory()
 
 
