@@ -21,6 +21,7 @@ from urllib.parse import parse_qs, unquote_to_bytes, urlsplit
 
 from clickstream_common.contracts import encode_json
 from clickstream_common.logging import get_logger
+from clickstream_common.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from clickstream_common.metrics import Metrics
 
 log = get_logger(__name__)
@@ -153,7 +154,7 @@ def add_health_routes(
     router.add(
         "GET",
         "/metrics",
-        lambda _: Response(200, metrics.render().encode(), "text/plain; version=0.0.4"),
+        lambda _: Response(200, metrics.render(), METRICS_CONTENT_TYPE),
     )
 
 

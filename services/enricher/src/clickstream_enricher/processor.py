@@ -20,6 +20,7 @@ the next owner reads them again from the committed offset they pin.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
@@ -106,6 +107,8 @@ class ClickProcessor:
         self._sleep = sleep
         self._next_retry = 0.0
         self._in_batch = False
+        # What a batch did, click by click; added to the metrics once, when it is finished.
+        self._counts: Counter[str] = Counter()
         self.offsets = OffsetTracker(notes=committer.exactly_once)
         for name, text in (
             ("clicks_consumed", "click records read"),
@@ -216,6 +219,14 @@ class ClickProcessor:
 
     def _finish(self, batch: _Batch) -> None:
         """Join, evaluate and deliver a batch, then commit the offsets it completes."""
+        try:
+            self._finish_counted(batch)
+        finally:
+            counts, self._counts = self._counts, Counter()
+            for name, amount in counts.items():
+                self._metrics.inc(name, amount)
+
+    def _finish_counted(self, batch: _Batch) -> None:
         matches = batch.lookup.result()
         now = self._clock()
         revoked = batch.revoked
@@ -224,7 +235,7 @@ class ClickProcessor:
             for record, error in batch.bad
             if (record.topic, record.partition) not in revoked
         ]
-        self._metrics.inc("clicks_dead_lettered", len(outputs))
+        self._counts["clicks_dead_lettered"] += len(outputs)
 
         fresh = batch.fresh
         for (record, click), match in zip(fresh, matches, strict=False):
@@ -281,7 +292,7 @@ class ClickProcessor:
 
     def _hold(self, record: Record, click: Click, now: float, outputs: list[OutRecord]) -> None:
         self.offsets.hold((record.topic, record.partition), record.offset)
-        self._metrics.inc("clicks_held")
+        self._counts["clicks_held"] += 1
         for overflow in self._pending.add(record, click, now):
             self._release(overflow)
             outputs.append(self._unmatched(overflow.record, "grace buffer full: user unknown"))
@@ -305,7 +316,7 @@ class ClickProcessor:
             outputs.append(
                 OutRecord(self._topics.vip_actions, click.user_id.encode(), encode_json(value))
             )
-            self._metrics.inc("vip_actions")
+            self._counts["vip_actions"] += 1
         elif user is None and self._query.join == "inner":
             if expired:
                 reason = f"user unknown after {self._pending.grace_seconds:g}s grace"
@@ -315,8 +326,8 @@ class ClickProcessor:
                 reason = "user unknown"
             outputs.append(self._unmatched(record, reason))
         else:
-            self._metrics.inc("clicks_filtered")
+            self._counts["clicks_filtered"] += 1
 
     def _unmatched(self, record: Record, reason: str) -> OutRecord:
-        self._metrics.inc("clicks_unmatched")
+        self._counts["clicks_unmatched"] += 1
         return dead_letter(record, reason, self._topics.unmatched)
