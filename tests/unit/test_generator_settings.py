@@ -8,7 +8,7 @@ from clickstream_generator.settings import GeneratorSettings
 
 
 def test_defaults():
-    settings = GeneratorSettings.read({})
+    settings = GeneratorSettings.from_env({})
     assert settings.kafka.bootstrap_servers == "127.0.0.1:9092"
     assert settings.users_topic == "user"
     assert settings.clicks_topic == "click"
@@ -29,7 +29,7 @@ def test_defaults():
 
 
 def test_values_are_read():
-    settings = GeneratorSettings.read(
+    settings = GeneratorSettings.from_env(
         {
             "KAFKA_BOOTSTRAP_SERVERS": "kafka:9092",
             "USERS_TOPIC": "u",
@@ -87,18 +87,18 @@ def test_values_are_read():
 )
 def test_a_bad_value_names_its_variable(name, value):
     with pytest.raises(SettingsError) as caught:
-        GeneratorSettings.read({name: value})
+        GeneratorSettings.from_env({name: value})
     assert len(caught.value.problems) == 1
     assert caught.value.problems[0].startswith(name)
 
 
 def test_every_problem_is_reported_at_once():
     with pytest.raises(SettingsError) as caught:
-        GeneratorSettings.read({"GENERATOR_RATE": "abc", "GENERATOR_USERS": "-1"})
+        GeneratorSettings.from_env({"GENERATOR_RATE": "abc", "GENERATOR_USERS": "-1"})
     problems = " ".join(caught.value.problems)
     assert "GENERATOR_RATE" in problems and "GENERATOR_USERS" in problems
 
 
 def test_topics_must_differ():
     with pytest.raises(SettingsError, match="USERS_TOPIC and CLICKS_TOPIC"):
-        GeneratorSettings.read({"USERS_TOPIC": "same", "CLICKS_TOPIC": "same"})
+        GeneratorSettings.from_env({"USERS_TOPIC": "same", "CLICKS_TOPIC": "same"})

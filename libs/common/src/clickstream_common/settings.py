@@ -217,11 +217,12 @@ _KAFKA_SECRET_OPTIONS = frozenset({"sasl.password", "ssl.key.password"})
 
 @dataclass(frozen=True)
 class ObservabilitySettings:
-    """Logging, and the HTTP port where every service serves health and metrics."""
+    """Logging, and the HTTP address where every service serves health and metrics."""
 
     log_level: str
     log_format: str
     http_port: int
+    http_host: str = "0.0.0.0"
 
     @classmethod
     def read(cls, env: Env, *, default_port: int) -> ObservabilitySettings:
@@ -229,4 +230,5 @@ class ObservabilitySettings:
             log_level=env.choice("LOG_LEVEL", "info", ("debug", "info", "warning", "error")),
             log_format=env.choice("LOG_FORMAT", "auto", ("auto", "json", "console")),
             http_port=env.integer("HTTP_PORT", default_port, min=0, max=65535),
+            http_host=env.text("HTTP_HOST", "0.0.0.0"),
         )

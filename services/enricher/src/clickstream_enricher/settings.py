@@ -45,6 +45,12 @@ class Settings:
     query_text: str
     query: CompiledQuery
 
+    @property
+    def pipelined(self) -> bool:
+        """At least once, the next batch's lookup overlaps this one's delivery; exactly once
+        keeps one batch at a time (see ClickProcessor)."""
+        return self.delivery == "at_least_once"
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = Env(dict(environ)) if environ is not None else Env()

@@ -68,7 +68,7 @@ class GeneratorRunner:
         metrics.counter("malformed_produced", "off-contract records sent to the clicks topic")
 
     @property
-    def producing(self) -> bool:
+    def ready(self) -> bool:
         """Readiness: topics exist and records are flowing."""
         return self._producing.is_set()
 

@@ -32,7 +32,7 @@ class GeneratorSettings:
     malformed_share: float
 
     @classmethod
-    def read(cls, environ: Mapping[str, str] | None = None) -> GeneratorSettings:
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> GeneratorSettings:
         """Raise `SettingsError` listing every bad variable, so one restart fixes them all."""
         env = Env() if environ is None else Env(dict(environ))
         settings = cls(

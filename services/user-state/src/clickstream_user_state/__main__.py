@@ -1,40 +1,30 @@
-"""Composition root of user-state: settings, logging, wiring, signals, HTTP, run, shutdown."""
+"""user-state: the users table, read whole from the users topic and served over HTTP.
+
+Configured only by environment variables: README.md § The services lists them and their defaults.
+"""
 
 from __future__ import annotations
 
 import sys
 
-from clickstream_common.http import HttpServer, Router, add_health_routes
-from clickstream_common.kafka import (
-    CheckedProducer,
-    KafkaFatalError,
-    TableReader,
-    TopicSpec,
-    ensure_topics,
-)
-from clickstream_common.lifecycle import Shutdown
-from clickstream_common.logging import configure_logging, get_logger
+from clickstream_common.kafka import CheckedProducer, TableReader, TopicSpec
 from clickstream_common.metrics import Metrics
-from clickstream_common.settings import SettingsError
-from dependency_injector import containers, providers
+from clickstream_common.service import ServiceContainer, closing, run_service
+from dependency_injector import providers
 
-from clickstream_user_state.api import build_routes
 from clickstream_user_state.loader import UsersLoader
-from clickstream_user_state.memory import pause_collection, settle_after_restore
+from clickstream_user_state.memory import settle_after_restore
+from clickstream_user_state.service import UserStateService
 from clickstream_user_state.settings import Settings
 from clickstream_user_state.store import UserStore
 
-log = get_logger("clickstream_user_state")
 
-
-class Container(containers.DeclarativeContainer):
+class Container(ServiceContainer):
     settings = providers.Dependency(instance_of=Settings)
-    metrics = providers.Singleton(Metrics, prefix="user_state")
+    metrics = providers.Singleton(Metrics, "user_state", runtime=True)
     store = providers.Singleton(UserStore, max_versions=settings.provided.history_versions)
-    reader = providers.Singleton(
-        TableReader, settings.provided.kafka, settings.provided.users_topic
-    )
-    dead_letters = providers.Singleton(CheckedProducer, settings.provided.kafka)
+    reader = closing(TableReader, settings.provided.kafka, settings.provided.users_topic)
+    dead_letters = closing(CheckedProducer, settings.provided.kafka)
     loader = providers.Singleton(
         UsersLoader,
         source=reader,
@@ -43,53 +33,23 @@ class Container(containers.DeclarativeContainer):
         dead_letters=dead_letters,
         on_caught_up=providers.Object(settle_after_restore),
     )
-    router = providers.Singleton(Router)
+    service = providers.Singleton(
+        UserStateService,
+        kafka=settings.provided.kafka,
+        topics=providers.List(
+            providers.Factory(TopicSpec, settings.provided.users_topic, compact=True),
+            providers.Factory(TopicSpec, settings.provided.users_dlq_topic),
+        ),
+        store=store,
+        loader=loader,
+        router=ServiceContainer.router,
+        metrics=metrics,
+        shutdown=ServiceContainer.shutdown,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
-    try:
-        settings = Settings.from_env()
-    except SettingsError as exc:
-        print(f"user-state: {exc}", file=sys.stderr)
-        return 2
-    configure_logging(
-        "user-state", settings.observability.log_level, settings.observability.log_format
-    )
-    container = Container(settings=settings)
-    shutdown = Shutdown()
-    shutdown.install()
-    try:
-        ensure_topics(
-            settings.kafka,
-            [
-                TopicSpec(settings.users_topic, compact=True),
-                TopicSpec(settings.users_dlq_topic),
-            ],
-        )
-        loader = container.loader()
-    except KafkaFatalError as exc:
-        log.error("user-state cannot start", error=str(exc))
-        return 1
-    router = container.router()
-    metrics = container.metrics()
-    add_health_routes(router, live=lambda: True, ready=lambda: loader.ready, metrics=metrics)
-    build_routes(router, container.store(), lambda: loader.ready, metrics)
-    server = HttpServer(router, settings.http_host, settings.observability.http_port)
-    server.start()
-    log.info("user-state started", users_topic=settings.users_topic, port=server.port)
-    exit_code = 0
-    try:
-        pause_collection()
-        loader.run(shutdown)
-    except Exception:
-        log.exception("user-state failed")
-        exit_code = 1
-    finally:
-        server.stop()
-        container.reader().close()
-        container.dead_letters().close()
-    log.info("user-state stopped", exit_code=exit_code)
-    return exit_code
+    return run_service("user-state", Settings.from_env, Container, description=__doc__, argv=argv)
 
 
 if __name__ == "__main__":

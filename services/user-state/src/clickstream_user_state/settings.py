@@ -15,7 +15,6 @@ class Settings:
     users_topic: str
     users_dlq_topic: str
     history_versions: int
-    http_host: str
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -27,7 +26,6 @@ class Settings:
             users_topic=users_topic,
             users_dlq_topic=env.text("USERS_DLQ_TOPIC", f"{users_topic}.dlq"),
             history_versions=env.integer("USER_HISTORY_VERSIONS", 16, min=1, max=1024),
-            http_host=env.text("HTTP_HOST", "0.0.0.0"),
         )
         env.check()
         return settings
