@@ -21,7 +21,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 import orjson
-from clickstream_common.rabbit_consumer import QueueReader
+from clickstream_common.rabbit import QueueReader
 from clickstream_generator.data import DataConfig, clicks
 from confluent_kafka import OFFSET_END, Consumer, TopicPartition
 

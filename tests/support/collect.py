@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 import pika
 import pika.exceptions
-from clickstream_common.rabbit_consumer import QueueReader
+from clickstream_common.rabbit import QueueReader
 
 
 def drain(rabbitmq_url: str, queue: str, until: int, timeout: float = 180) -> list[bytes]:

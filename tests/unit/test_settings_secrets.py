@@ -3,7 +3,7 @@
 import ssl
 
 import pytest
-from clickstream_common.rabbit import _parameters
+from clickstream_common.rabbit.connection import parameters
 from clickstream_common.settings import Env, KafkaSettings, SettingsError
 from clickstream_rabbit_bridge.settings import Settings as BridgeSettings
 from clickstream_user_state.settings import Settings as UserStateSettings
@@ -131,16 +131,16 @@ def test_the_bridge_refuses_an_unreadable_ca_file(tmp_path):
 
 
 def test_amqps_urls_get_a_verifying_tls_context():
-    params = _parameters(f"amqps://u:{SECRET}@rabbit.example/%2F", "test")
+    params = parameters(f"amqps://u:{SECRET}@rabbit.example/%2F", "test")
     assert params.port == 5671
     context = params.ssl_options.context
     assert context.verify_mode == ssl.CERT_REQUIRED
     assert context.check_hostname
-    assert _parameters("amqp://u:p@rabbit.example/%2F", "test").ssl_options is None
+    assert parameters("amqp://u:p@rabbit.example/%2F", "test").ssl_options is None
 
 
 def test_a_bad_rabbitmq_ca_file_is_named_in_the_error(tmp_path, monkeypatch):
     monkeypatch.setenv("RABBITMQ_CA_FILE", str(_write(tmp_path / "ca.pem", b"not a cert")))
     with pytest.raises(ValueError, match="RABBITMQ_CA_FILE=") as caught:
-        _parameters(f"amqps://u:{SECRET}@rabbit.example/%2F", "test")
+        parameters(f"amqps://u:{SECRET}@rabbit.example/%2F", "test")
     assert SECRET not in str(caught.value)

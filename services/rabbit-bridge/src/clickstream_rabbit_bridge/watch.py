@@ -14,8 +14,7 @@ from types import FrameType
 from typing import Any
 
 from clickstream_common.contracts import decode_json
-from clickstream_common.rabbit import mask_url
-from clickstream_common.rabbit_consumer import QueueReader
+from clickstream_common.rabbit import QueueReader, mask_url
 from clickstream_common.settings import SettingsError
 
 from clickstream_rabbit_bridge.settings import Settings

@@ -1,7 +1,8 @@
 """A blocking RabbitMQ consumer for people and tests: watch VipActions arrive, or collect them.
 
-The services publish through `rabbit.RabbitPublisher`; this side only reads, one connection in
-the calling thread (pika is not thread-safe).
+The services publish through `RabbitPublisher`; this side only reads, one connection in the
+calling thread (pika is not thread-safe). A reader connects when it is made: it is a tool for a
+test or a terminal, used on the spot, never wired into a service.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from pika.adapters.blocking_connection import BlockingChannel
 
 @dataclass(frozen=True, slots=True)
 class Received:
+    """One message as read, with the AMQP properties the publisher promises to set."""
+
     routing_key: str
     body: bytes
     message_id: str | None
@@ -23,6 +26,8 @@ class Received:
 
 
 class QueueReader:
+    """Reads one queue, acking as it goes: for watching and collecting, not for redoing work."""
+
     def __init__(self, url: str, queue: str, prefetch: int = 1000) -> None:
         self._connection = pika.BlockingConnection(pika.URLParameters(url))
         self._channel: BlockingChannel = self._connection.channel()
