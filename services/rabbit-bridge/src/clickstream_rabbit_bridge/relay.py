@@ -26,7 +26,7 @@ from clickstream_common.dead_letter import dead_letter
 from clickstream_common.lifecycle import Shutdown
 from clickstream_common.logging import get_logger
 from clickstream_common.metrics import Metrics
-from clickstream_common.rabbit import OutboundMessage, PublishOutcome
+from clickstream_common.rabbit.confirms import OutboundMessage, PublishOutcome
 from clickstream_common.records import OutRecord, PartitionKey, Record, RecordSink
 
 from clickstream_rabbit_bridge.messages import to_delivery
