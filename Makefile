@@ -17,10 +17,11 @@ run:  ## brokers + the four services, and VIP actions arriving live (Ctrl-C stop
 test: setup lint  ## the whole suite: lint, types, unit, integration, containers, faults
 	$(UV) run pytest tests
 
-lint: setup  ## ruff, mypy and hadolint
+lint: setup  ## ruff, mypy, the layout contracts (import-linter) and hadolint
 	$(UV) run ruff check .
 	$(UV) run ruff format --check .
 	$(UV) run mypy
+	$(UV) run lint-imports
 	$(UV) run hadolint services/*/Dockerfile deploy/images/*/Dockerfile
 
 unit: setup  ## pure logic only, no brokers
