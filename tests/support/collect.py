@@ -1,4 +1,5 @@
-"""Collecting what reached RabbitMQ, checking the AMQP properties DESIGN.md promises on the way."""
+"""Collecting what reached RabbitMQ, checking on the way the AMQP properties that
+docs/ARCHITECTURE.md § Data contracts promises."""
 
 from __future__ import annotations
 

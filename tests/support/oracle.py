@@ -1,6 +1,6 @@
 """An independent answer to "which VipActions should arrive": DuckDB runs the seed's INSERT over
-the users and clicks read back from Kafka. Validity is re-stated here from DESIGN.md rather than
-imported, so a bug in the services' own decoding cannot hide itself.
+the users and clicks read back from Kafka. Validity is re-stated here from docs/ARCHITECTURE.md
+§ Data contracts rather than imported, so a bug in the services' own decoding cannot hide itself.
 """
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ def iso_millis(epoch_ms: int) -> str:
 
 
 def parse_click(row: KafkaRow) -> dict[str, object] | None:
-    """The click as DESIGN.md defines it, or None when it must be dead-lettered."""
+    """The click as docs/ARCHITECTURE.md § Data contracts defines it, or None for the DLQ."""
     if row.key is None:
         return None
     try:

@@ -1,4 +1,4 @@
-"""The data contracts of DESIGN.md: users, clicks, VipActions and their JSON wire form.
+"""Users, clicks, VipActions and their JSON wire form (docs/ARCHITECTURE.md § Data contracts).
 
 Decoding is strict because a record that is almost right is the one that silently corrupts a
 join; anything off-contract raises `BadRecord` and is dead-lettered by the caller.

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal, NamedTuple, Protocol
+from typing import NamedTuple, Protocol
 
 from clickstream_common.contracts import User
-
-Found = Literal["found", "unknown", "absent"]
+from clickstream_common.lookup import Found
 
 
 class UserMatch(NamedTuple):
+    """One key's answer in the enricher's terms (`contracts.User`), whatever carried it."""
+
     found: Found
     user: User | None = None
 

@@ -1,7 +1,7 @@
 """Which click offsets may be committed.
 
 A partition's offsets are committable up to its oldest click still waiting for its user: a
-restart then re-reads that click instead of losing it (DESIGN § Semantics 4 and 6).
+restart then re-reads that click instead of losing it (docs/ARCHITECTURE.md § Semantics 4, 6).
 
 At least once, that is all: the clicks after a held one that were already finished are finished
 again after a restart, and their outputs repeat (same event_ids). Exactly once, the position also

@@ -29,6 +29,7 @@ from clickstream_common.contracts import BadRecord, Click, decode_click, encode_
 from clickstream_common.dead_letter import dead_letter
 from clickstream_common.lifecycle import Shutdown
 from clickstream_common.logging import get_logger
+from clickstream_common.lookup import Found
 from clickstream_common.metrics import Metrics
 from clickstream_common.records import (
     BatchCommitter,
@@ -252,7 +253,7 @@ class ClickProcessor:
                 self._settle(item.record, item.click, match, outputs)
         for item in self._pending.expired(now):
             self._release(item)
-            self._settle(item.record, item.click, UserMatch("unknown"), outputs, expired=True)
+            self._settle(item.record, item.click, UserMatch(Found.UNKNOWN), outputs, expired=True)
 
         done = self.offsets.done
         for record in batch.records:

@@ -7,25 +7,33 @@ clicks: the client waits and retries until it answers or the enricher is asked t
 from __future__ import annotations
 
 import http.client
-import time
 from collections.abc import Sequence
-from typing import Any
+from typing import cast
 from urllib.parse import urlsplit
 
-from clickstream_common.contracts import User, decode_json, encode_json
+from clickstream_common.contracts import User
 from clickstream_common.lifecycle import Shutdown
 from clickstream_common.logging import get_logger
+from clickstream_common.lookup import Found, Key, LookupResult, decode_response, encode_request
+from clickstream_common.lookup import User as WireUser
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_exponential
 
 from clickstream_enricher.directory import UserMatch
 
 log = get_logger(__name__)
 
-_UNKNOWN = UserMatch("unknown")
-_ABSENT = UserMatch("absent")
+_UNKNOWN = UserMatch(Found.UNKNOWN)
+_ABSENT = UserMatch(Found.ABSENT)
+# NamedTuples' own constructors are Python functions; this runs once per looked-up key.
+_new = tuple.__new__
 
 
 class UserStateUnavailable(RuntimeError):
     """Raised only when shutdown was requested while user-state could not be reached."""
+
+
+class _NotAnswering(Exception):
+    """user-state is away or bootstrapping (unreachable, 5xx, 503): worth waiting for."""
 
 
 class UserStateClient:
@@ -59,36 +67,54 @@ class UserStateClient:
             self._conn = None
             raise
 
+    def _answer(self, method: str, path: str, body: bytes | None) -> bytes:
+        """One attempt: the 200's body; `_NotAnswering` for what waiting may cure."""
+        try:
+            status, payload = self._request(method, path, body)
+        except (OSError, http.client.HTTPException) as exc:
+            raise _NotAnswering(f"{type(exc).__name__}: {exc}") from exc
+        if status == 200:
+            return payload
+        problem = f"HTTP {status}: {payload[:200]!r}"
+        if 400 <= status < 500:
+            raise RuntimeError(f"user-state refused {path}: {problem}")
+        raise _NotAnswering(problem)
+
     def _retrying(self, method: str, path: str, body: bytes | None = None) -> bytes:
-        delay = 0.1
-        waiting_since: float | None = None
-        while True:
-            try:
-                status, payload = self._request(method, path, body)
-                if status == 200:
-                    if waiting_since is not None:
-                        log.info("user-state answering again")
-                    return payload
-                problem = f"HTTP {status}: {payload[:200]!r}"
-                if 400 <= status < 500:
-                    raise RuntimeError(f"user-state refused {path}: {problem}")
-            except (OSError, http.client.HTTPException) as exc:
-                problem = f"{type(exc).__name__}: {exc}"
-            if waiting_since is None:
-                waiting_since = time.monotonic()
+        """Retries until user-state answers (backing off 0.1 s to 2 s) or shutdown is asked."""
+        problem = ""
+
+        def note(attempt: RetryCallState) -> None:
+            nonlocal problem
+            problem = str(attempt.outcome.exception()) if attempt.outcome else ""
+            if attempt.attempt_number == 1:
                 log.warning("user-state not answering, retrying", problem=problem)
-            if self._shutdown.wait(delay):
+
+        def pause(seconds: float) -> None:
+            if self._shutdown.wait(seconds):
                 raise UserStateUnavailable(problem)
-            delay = min(delay * 2, 2.0)
+
+        retrying = Retrying(
+            retry=retry_if_exception_type(_NotAnswering),
+            wait=wait_exponential(multiplier=0.1, max=2.0),
+            before_sleep=note,
+            sleep=pause,
+            reraise=True,
+        )
+        payload = retrying(self._answer, method, path, body)
+        if retrying.statistics["attempt_number"] > 1:
+            log.info("user-state answering again")
+        return payload
 
     def wait_ready(self) -> None:
-        """Block until user-state has loaded the users table (DESIGN § Semantics 2)."""
+        """Block until user-state has loaded the users table.
+
+        See docs/ARCHITECTURE.md § Semantics 2."""
         self._retrying("GET", "/readyz")
 
-    def lookup(self, keys: Sequence[tuple[str, int | None]]) -> list[UserMatch]:
-        body = encode_json({"keys": keys})
-        payload: Any = decode_json(self._retrying("POST", "/v1/lookup", body))
-        return [_match(result) for result in payload["results"]]
+    def lookup(self, keys: Sequence[Key]) -> list[UserMatch]:
+        results = decode_response(self._retrying("POST", "/v1/lookup", encode_request(keys)))
+        return [_match(result) for result in results]
 
     def close(self) -> None:
         if self._conn is not None:
@@ -96,9 +122,9 @@ class UserStateClient:
             self._conn = None
 
 
-def _match(result: dict[str, Any]) -> UserMatch:
-    found = result["found"]
-    if found == "found":
-        user = result["user"]
-        return UserMatch("found", User(user["user_id"], user["name"], user["level"]))
-    return _UNKNOWN if found == "unknown" else _ABSENT
+def _match(result: LookupResult) -> UserMatch:
+    """The wire's answer in the enricher's terms (`directory.py`, the domain's port)."""
+    if result.found is not Found.FOUND:
+        return _UNKNOWN if result.found is Found.UNKNOWN else _ABSENT
+    user = cast(WireUser, result.user)
+    return _new(UserMatch, (Found.FOUND, _new(User, (user.user_id, user.name, user.level))))

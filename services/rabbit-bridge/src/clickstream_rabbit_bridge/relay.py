@@ -1,8 +1,8 @@
 """The bridge's loop: Kafka batches in, confirmed RabbitMQ publishes out, then the commits.
 
 A Kafka offset is committed only after every message up to it is confirmed by RabbitMQ and not
-returned (DESIGN § Semantics 6). Failures are retried; a message the broker keeps returning as
-unroutable is dead-lettered with the reason rather than blocking the stream for ever.
+returned (docs/ARCHITECTURE.md § Semantics 6). Failures are retried; a message the broker keeps
+returning as unroutable is dead-lettered with the reason rather than blocking the stream for ever.
 
 For latency, a batch is published as soon as it is read, while earlier ones are still being
 confirmed (waiting for each batch's confirms before reading the next held every record arriving

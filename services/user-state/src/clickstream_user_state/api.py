@@ -1,6 +1,6 @@
 """user-state's HTTP API: batch lookups for the enricher, and the table for people.
 
-Routes:
+Routes (their bodies are the Structs of `clickstream_common.lookup`):
   POST /v1/lookup               {"keys": [[user_id, event_time_ms | null], ...]} -> {"results":
                                 [{"found": "found"|"unknown"|"absent", "user": {...}|null}, ...]}
   GET  /v1/users/{user_id}      the current version (or ?at=<epoch ms> for the one valid then)
@@ -14,21 +14,30 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Final
 
-from clickstream_common.contracts import decode_json, encode_json
+from clickstream_common.contracts import encode_json
 from clickstream_common.http import Request, Response, Router
+from clickstream_common.lookup import (
+    INT64_MAX,
+    INT64_MIN,
+    BadLookup,
+    Found,
+    Key,
+    LevelCounts,
+    LookupResponse,
+    LookupResult,
+    UsersOfLevel,
+    decode_request,
+    encode_answer,
+)
+from clickstream_common.lookup import User as WireUser
 from clickstream_common.metrics import Metrics
 
 from clickstream_user_state.openapi import openapi_document
-from clickstream_user_state.store import Found, Lookup, UserStore
+from clickstream_user_state.store import Lookup, UserStore
 
-MAX_KEYS_PER_LOOKUP = 100_000
-# Event times and limits are 64-bit integers, in JSON bodies and in query strings alike.
-INT64_MIN = -(2**63)
-INT64_MAX = 2**63 - 1
-# Past this a float may be a rounded integer outside the 64-bit range (orjson reads those as float).
-_EXACT_FLOAT_INT = 2**53
+# Query parameters are 64-bit integers like the event times of the lookup body.
 _INTEGER = re.compile(r"[+-]?[0-9]{1,19}")
 
 
@@ -36,49 +45,23 @@ class BadRequest(ValueError):
     pass
 
 
-def _parse_keys(body: bytes) -> list[tuple[str, int | None]]:
-    try:
-        payload: Any = decode_json(body)
-    except ValueError:
-        raise BadRequest("body is not JSON") from None
-    keys = payload.get("keys") if isinstance(payload, dict) and payload.keys() == {"keys"} else None
-    if not isinstance(keys, list):
-        raise BadRequest('body must be {"keys": [[user_id, event_time_ms or null], ...]}')
-    if len(keys) > MAX_KEYS_PER_LOOKUP:
-        raise BadRequest(f"at most {MAX_KEYS_PER_LOOKUP} keys per lookup")
-    parsed: list[tuple[str, int | None]] = []
-    for index, key in enumerate(keys):
-        if not isinstance(key, list) or len(key) != 2 or not isinstance(key[0], str):
-            raise BadRequest(f"keys[{index}] must be [user_id, event_time_ms or null]")
-        at = key[1]
-        if type(at) is float and at.is_integer() and abs(at) <= _EXACT_FLOAT_INT:
-            at = int(at)  # JSON has one number type: 1.0 is the integer 1
-        if not (at is None or (type(at) is int and INT64_MIN <= at <= INT64_MAX)):
-            raise BadRequest(f"keys[{index}] must be [user_id, event_time_ms or null]")
-        parsed.append((key[0], at))
-    return parsed
+# The answers without a user are the same every time: built once, not once per key.
+_MISSING: Final = {found: LookupResult(found, None) for found in Found}
 
 
-def _result(lookup: Lookup) -> dict[str, object]:
+def _result(lookup: Lookup) -> LookupResult:
     found, user, beyond_history = lookup
-    result: dict[str, object] = {
-        "found": found.value,
-        # as_row() inlined: this runs once per looked-up key.
-        "user": (
-            {"user_id": user.user_id, "name": user.name, "level": user.level}
-            if user is not None
-            else None
-        ),
-    }
-    if beyond_history:
-        result["beyond_history"] = True
-    return result
+    if user is None:
+        if not beyond_history:
+            return _MISSING[found]
+        return LookupResult(found, None, True)
+    return LookupResult(found, WireUser(user.user_id, user.name, user.level), beyond_history)
 
 
-def _results(store: UserStore, keys: list[tuple[str, int | None]]) -> tuple[list[object], int]:
+def _results(store: UserStore, keys: list[Key]) -> tuple[list[LookupResult], int]:
     """The lookup answers in key order, and how many of them reached past the history."""
     lookup = store.lookup
-    results: list[object] = []
+    results: list[LookupResult] = []
     beyond = 0
     for user_id, at in keys:
         found = lookup(user_id, at)
@@ -116,14 +99,14 @@ def build_routes(
         if not ready():
             return not_ready()
         try:
-            keys = _parse_keys(request.body)
-        except BadRequest as exc:
+            keys = decode_request(request.body)
+        except BadLookup as exc:
             return Response.error(400, str(exc))
         results, beyond_history = _results(store, keys)
         metrics.inc("lookup_requests")
         metrics.inc("lookup_keys", len(keys))
         metrics.inc("lookup_beyond_history", beyond_history)
-        return Response.json({"results": results})
+        return Response(200, encode_answer(LookupResponse(results)))
 
     def one_user(request: Request) -> Response:
         if not ready():
@@ -135,7 +118,7 @@ def build_routes(
         found = store.lookup(request.path_params["user_id"], at)
         if found.found is not Found.FOUND:
             return Response.error(404, f"user {found.found.value}")
-        return Response.json(_result(found))
+        return Response(200, encode_answer(_result(found)))
 
     def users(request: Request) -> Response:
         if not ready():
@@ -146,16 +129,15 @@ def build_routes(
             return Response.error(400, str(exc))
         levels = request.query.get("level")
         if levels is None:
-            return Response.json({"levels": store.levels(), "count": len(store)})
+            return Response(200, encode_answer(LevelCounts(store.levels(), len(store))))
         if not levels[0].strip():
             return Response.error(400, "level must not be empty")
         found = store.by_level(levels[0])
         shown = found if limit is None else found[:limit]
-        return Response.json(
-            {"level": levels[0].upper(), "count": len(found), "users": [u.as_row() for u in shown]}
-        )
+        rows = [WireUser(*user) for user in shown]
+        return Response(200, encode_answer(UsersOfLevel(levels[0].upper(), len(found), rows)))
 
-    document = Response(200, encode_json(openapi_document(MAX_KEYS_PER_LOOKUP)))
+    document = Response(200, encode_json(openapi_document()))
 
     router.add("POST", "/v1/lookup", lookup)
     router.add("GET", "/openapi.json", lambda _: document)

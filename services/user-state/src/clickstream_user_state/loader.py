@@ -1,7 +1,7 @@
 """Keeps the store in step with the users topic and decides when it is ready.
 
-Ready means caught up to the end offsets seen at start (DESIGN § Semantics 2): before that a
-lookup could miss a user that exists, and the enricher would drop that user's clicks.
+Ready means caught up to the end offsets seen at start (docs/ARCHITECTURE.md § Semantics 2):
+before that a lookup could miss a user that exists, and the enricher would drop that user's clicks.
 """
 
 from __future__ import annotations

@@ -1,6 +1,8 @@
 """user-state's HTTP API as an OpenAPI 3.1 document, served at GET /openapi.json.
 
-Written by hand next to the routes in `api.py` and `clickstream_common.http`, and checked against
+The bodies' schemas are generated from the Structs of `clickstream_common.lookup`, the ones the
+routes decode and encode with; paths, parameters and the HTTP server's own answers are written by
+hand next to the routes in `api.py` and `clickstream_common.http`. All of it is checked against
 the running service by tests/integration/test_user_state_fuzz.py (schemathesis: every documented
 request, valid and invalid, must get a documented answer and never a 5xx).
 """
@@ -9,16 +11,21 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from clickstream_common.contracts import MAX_USER_ID_CHARS
+import msgspec
+from clickstream_common.lookup import INT64_MAX, INT64_MIN, SCHEMA_TYPES
 
 _JSON = "application/json"
 EXAMPLE_USER_ID: Final = "795-35-5070"
-# Event times and limits are signed 64-bit integers (api.INT64_MIN, api.INT64_MAX).
-_INT64: Final = {"minimum": -(2**63), "maximum": 2**63 - 1}
+# Event times and limits are signed 64-bit integers, in query strings as in the lookup body.
+_INT64: Final = {"minimum": INT64_MIN, "maximum": INT64_MAX}
+_LOOKUP_EXAMPLE: Final = {"keys": [[EXAMPLE_USER_ID, 1_764_276_743_123], [EXAMPLE_USER_ID, None]]}
+
+
+_REF_TEMPLATE: Final = "#/components/schemas/{name}"
 
 
 def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
+    return {"$ref": _REF_TEMPLATE.format(name=name)}
 
 
 def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
@@ -70,95 +77,22 @@ _LIMIT_PARAMETER: Final = {
 }
 
 
-def _schemas(max_keys_per_lookup: int) -> dict[str, Any]:
+# Objects user-state answers with carry no other field. The Structs themselves stay open, so a
+# client ignores a field a newer user-state adds (see `clickstream_common.lookup`).
+_CLOSED: Final = ("User", "LookupResult", "LookupResponse", "LevelCounts", "UsersOfLevel")
+
+
+def _schemas() -> dict[str, Any]:
+    """The lookup contract's schemas from its Structs; the HTTP server's own answers by hand."""
+    _, schemas = msgspec.json.schema_components(SCHEMA_TYPES, ref_template=_REF_TEMPLATE)
+    for name in _CLOSED:
+        schemas[name]["additionalProperties"] = False
     return {
+        # Written by clickstream_common.http for every 4xx and 503, and by the health routes.
         "Error": {
             "type": "object",
             "required": ["error"],
             "properties": {"error": {"type": "string"}},
-        },
-        "User": {
-            "type": "object",
-            "required": ["user_id", "name", "level"],
-            "additionalProperties": False,
-            "properties": {
-                "user_id": {"type": "string", "minLength": 1, "maxLength": MAX_USER_ID_CHARS},
-                "name": {"type": "string"},
-                "level": {"type": "string", "minLength": 1},
-            },
-        },
-        "LookupRequest": {
-            "type": "object",
-            "required": ["keys"],
-            "additionalProperties": False,
-            "example": {"keys": [[EXAMPLE_USER_ID, 1_764_276_743_123], [EXAMPLE_USER_ID, None]]},
-            "properties": {
-                "keys": {
-                    "type": "array",
-                    "maxItems": max_keys_per_lookup,
-                    "description": "Pairs of user_id and event time (epoch ms, or null for the "
-                    "current version).",
-                    "items": {
-                        "type": "array",
-                        "prefixItems": [
-                            {"type": "string"},
-                            {"type": ["integer", "null"], **_INT64},
-                        ],
-                        "minItems": 2,
-                        "maxItems": 2,
-                    },
-                }
-            },
-        },
-        "LookupResult": {
-            "type": "object",
-            "required": ["found", "user"],
-            "additionalProperties": False,
-            "properties": {
-                "found": {
-                    "type": "string",
-                    "enum": ["found", "unknown", "absent"],
-                    "description": "unknown: never seen (it may still arrive); absent: deleted, "
-                    "or first seen after the event time.",
-                },
-                "user": {"oneOf": [_ref("User"), {"type": "null"}]},
-                "beyond_history": {
-                    "type": "boolean",
-                    "description": "Present when the event time predates the retained history "
-                    "and the oldest version answered.",
-                },
-            },
-        },
-        "LookupResponse": {
-            "type": "object",
-            "required": ["results"],
-            "additionalProperties": False,
-            "properties": {
-                "results": {
-                    "type": "array",
-                    "description": "One per key, in the order of the keys.",
-                    "items": _ref("LookupResult"),
-                }
-            },
-        },
-        "LevelCounts": {
-            "type": "object",
-            "required": ["levels", "count"],
-            "additionalProperties": False,
-            "properties": {
-                "levels": {"type": "object", "additionalProperties": {"type": "integer"}},
-                "count": {"type": "integer", "minimum": 0},
-            },
-        },
-        "UsersOfLevel": {
-            "type": "object",
-            "required": ["level", "count", "users"],
-            "additionalProperties": False,
-            "properties": {
-                "level": {"type": "string"},
-                "count": {"type": "integer", "minimum": 0},
-                "users": {"type": "array", "items": _ref("User")},
-            },
         },
         "Status": {
             "type": "object",
@@ -166,11 +100,11 @@ def _schemas(max_keys_per_lookup: int) -> dict[str, Any]:
             "additionalProperties": False,
             "properties": {"status": {"type": "string"}},
         },
+        **schemas,
     }
 
 
-def openapi_document(max_keys_per_lookup: int) -> dict[str, Any]:
-    """The document; `max_keys_per_lookup` is the limit `api.py` enforces."""
+def openapi_document() -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {
@@ -186,7 +120,9 @@ def openapi_document(max_keys_per_lookup: int) -> dict[str, Any]:
                     "summary": "Look up many (user_id, event time) pairs in one request.",
                     "requestBody": {
                         "required": True,
-                        "content": {_JSON: {"schema": _ref("LookupRequest")}},
+                        "content": {
+                            _JSON: {"schema": _ref("LookupRequest"), "example": _LOOKUP_EXAMPLE}
+                        },
                     },
                     "responses": {
                         "200": _json(_ref("LookupResponse"), "One result per key."),
@@ -262,5 +198,5 @@ def openapi_document(max_keys_per_lookup: int) -> dict[str, Any]:
                 }
             },
         },
-        "components": {"schemas": _schemas(max_keys_per_lookup)},
+        "components": {"schemas": _schemas()},
     }

@@ -11,22 +11,12 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Iterable
-from enum import Enum
 from typing import NamedTuple, cast
 
 from clickstream_common.contracts import User
+from clickstream_common.lookup import Found
 
 from clickstream_user_state.level_index import LevelIndex
-
-
-class Found(Enum):
-    """Why a lookup did or did not return a user; the enricher acts differently on each."""
-
-    FOUND = "found"
-    # Never seen: the user may still be on its way, so the click is worth holding back.
-    UNKNOWN = "unknown"
-    # Seen, but deleted at that time or first seen after it: waiting cannot change the answer.
-    ABSENT = "absent"
 
 
 class Version(NamedTuple):
