@@ -1,4 +1,4 @@
-"""Where the tests find real brokers, in the order DESIGN.md § Conventions gives:
+"""Where the tests find real brokers, in the order docs/ARCHITECTURE.md § Conventions gives:
 1. brokers named by KAFKA_BOOTSTRAP_SERVERS / RABBITMQ_URL;
 2. otherwise the project's local brokers, provisioned and started by scripts/brokers.sh.
 (Testcontainers-started brokers are used by tests/containers, against the built images.)
