@@ -21,6 +21,15 @@ MODULES = {
 }
 
 
+def answers_ready(url: str) -> bool:
+    """Whether a readiness endpoint answers 200 now (OSError while nothing listens)."""
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return bool(response.status == 200)
+    except urllib.error.HTTPError:
+        return False  # 503: alive, not ready yet
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
