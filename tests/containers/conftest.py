@@ -12,9 +12,8 @@ from __future__ import annotations
 import logging
 import os
 import subprocess
-import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import pika
@@ -24,6 +23,7 @@ from testcontainers.core.container import DockerContainer
 from testcontainers.core.network import Network
 
 from tests.support.brokers import ROOT
+from tests.support.eventually import eventually
 from tests.support.services import free_port
 
 SERVICES = ("user-state", "enricher", "rabbit-bridge", "generator")
@@ -116,18 +116,14 @@ def _kafka(network: Network, port: int) -> DockerContainer:
     )
 
 
-def _wait(check: object, what: str, container: DockerContainer, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    last: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            if check():  # type: ignore[operator]
-                return
-        except Exception as exc:
-            last = exc
-        time.sleep(1)
-    logs = b"".join(part or b"" for part in container.get_logs())[-3000:].decode(errors="replace")
-    raise AssertionError(f"{what} not answering after {timeout}s ({last}); logs:\n{logs}")
+def _wait(
+    check: Callable[[], object], what: str, container: DockerContainer, timeout: float = 120
+) -> None:
+    def explain() -> str:
+        logs = b"".join(part or b"" for part in container.get_logs())[-3000:]
+        return f"{what} not answering; logs:\n{logs.decode(errors='replace')}"
+
+    eventually(check, timeout=timeout, interval=1, retry_on=(Exception,), message=explain)
 
 
 @pytest.fixture(scope="session")

@@ -4,16 +4,15 @@ then SIGTERM stops each container with exit code 0 and its offsets committed."""
 
 from __future__ import annotations
 
-import time
-import urllib.request
-
 import pytest
-from confluent_kafka import Consumer, TopicPartition
 from testcontainers.core.container import DockerContainer
 
 from tests.containers.conftest import ContainerBrokers
 from tests.support.collect import drain
+from tests.support.eventually import eventually
+from tests.support.groups import committed, end_offsets
 from tests.support.oracle import compare, expected_outcome, read_topic
+from tests.support.services import answers_ready
 
 pytestmark = pytest.mark.containers
 
@@ -41,16 +40,13 @@ def logs(container: DockerContainer) -> str:
 
 def wait_ready(container: DockerContainer, name: str, timeout: float = 120) -> None:
     url = f"http://127.0.0.1:{container.get_exposed_port(PORTS[name])}/readyz"
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.5)
-    raise AssertionError(f"{name} not ready after {timeout}s; logs:\n{logs(container)}")
+    eventually(
+        lambda: answers_ready(url),
+        timeout=timeout,
+        interval=0.5,
+        retry_on=(OSError,),
+        message=lambda: f"{name} not ready; logs:\n{logs(container)}",
+    )
 
 
 def stop_with_sigterm(container: DockerContainer, grace: int = 60) -> int:
@@ -62,18 +58,9 @@ def stop_with_sigterm(container: DockerContainer, grace: int = 60) -> int:
 
 
 def committed_lag(bootstrap: str, group: str, topic: str) -> int:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
-    try:
-        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        lag = 0
-        for tp in consumer.committed([TopicPartition(topic, p) for p in partitions], timeout=10):
-            high = consumer.get_watermark_offsets(TopicPartition(topic, tp.partition), timeout=10)[
-                1
-            ]
-            lag += high - max(tp.offset, 0)
-        return lag
-    finally:
-        consumer.close()
+    ends = end_offsets(bootstrap, topic)
+    done = committed(bootstrap, group, topic, sorted(ends))
+    return sum(end - max(done[p], 0) for p, end in ends.items())
 
 
 def test_images_run_the_pipeline_and_stop_cleanly(

@@ -7,15 +7,14 @@ from __future__ import annotations
 import re
 import shlex
 import subprocess
-import time
-import urllib.request
 
 import pytest
 
 from tests.containers.conftest import ContainerBrokers, image
 from tests.support.brokers import ROOT
 from tests.support.collect import drain
-from tests.support.services import free_port
+from tests.support.eventually import eventually
+from tests.support.services import answers_ready, free_port
 
 pytestmark = pytest.mark.containers
 
@@ -60,15 +59,13 @@ def docker(*args: str) -> str:
 
 
 def wait_ready(port: int, name: str, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.5)
-    raise AssertionError(f"{name} not ready:\n{docker('logs', name)[-3000:]}")
+    eventually(
+        lambda: answers_ready(f"http://127.0.0.1:{port}/readyz"),
+        timeout=timeout,
+        interval=0.5,
+        retry_on=(OSError,),
+        message=lambda: f"{name} not ready:\n{docker('logs', name)[-3000:]}",
+    )
 
 
 def test_readme_commands_run_each_service_alone(

@@ -22,15 +22,15 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pika
 import pytest
 
 from tests.faults.report import Machine, Row, write
-from tests.integration.conftest import Names, Pipeline
 from tests.support.brokers import ROOT
+from tests.support.pipeline import Names, Pipeline
 from tests.support.services import Service
 
 HOME = ROOT / ".local" / "faults"
@@ -205,19 +205,13 @@ class FaultPipeline(Pipeline):
     """The four services as processes, plus what faults need: kill -9, a replacement on the same
     port, replicas with logs of their own, and a check that nothing died unasked."""
 
-    def __init__(self, brokers: DedicatedBrokers, names: Names, log_dir: Path) -> None:
-        super().__init__(brokers, names, log_dir)  # type: ignore[arg-type]
-        self.expected_down: set[int] = set()
+    # PYTHONFAULTHANDLER: a SIGABRT at teardown of a failed scenario dumps every thread's
+    # stack into the service's log, which shows where a stuck service is stuck.
+    extra_env: Mapping[str, str] = {"PYTHONFAULTHANDLER": "1"}
 
-    def start(  # type: ignore[override]
-        self, name: str, *, port: int | None = None, log_name: str | None = None, **extra: str
-    ) -> Service:
-        # PYTHONFAULTHANDLER: a SIGABRT at teardown of a failed scenario dumps every thread's
-        # stack into the service's log, which shows where a stuck service is stuck.
-        env = {**self.env[name], "PYTHONFAULTHANDLER": "1", **extra}
-        service = Service(name, env, self.log_dir, port=port, log_name=log_name).start()
-        self.services.append(service)
-        return service
+    def __init__(self, brokers: DedicatedBrokers, names: Names, log_dir: Path) -> None:
+        super().__init__(brokers, names, log_dir)
+        self.expected_down: set[int] = set()
 
     def kill(self, service: Service) -> None:
         self.expected_down.add(id(service))

@@ -12,12 +12,13 @@ from clickstream_common.contracts import event_id
 
 from tests.faults.conftest import DedicatedBrokers, FaultPipeline
 from tests.faults.report import CLICKS, MALFORMED_SHARE, RATE, UNKNOWN_SHARE, USERS, Row
-from tests.integration.conftest import Names
-from tests.integration.test_end_to_end import check_side_outputs
 from tests.support.collect import ExchangeTap, drain_queue
+from tests.support.eventually import eventually
 from tests.support.groups import end_offsets, wait_committed
 from tests.support.oracle import Comparison, Expectation, compare, expected_outcome, read_topic
+from tests.support.pipeline import Names
 from tests.support.services import Service
+from tests.support.side_outputs import check_side_outputs
 
 GENERATED = {
     "GENERATOR_USERS": str(USERS),
@@ -61,12 +62,12 @@ class Scenario:
 
     def start(self, seed: int) -> Scenario:
         pipeline = self.pipeline
-        self.user_state = pipeline.start("user-state")
-        self.user_state.wait_ready()
-        self.enricher = self.start_enricher()
-        self.bridge = self.start_bridge()
-        self.enricher.wait_ready()
-        self.bridge.wait_ready()
+        stages = pipeline.start_stages(
+            enricher_env={**self.group_env, **self.enricher_env}, bridge_env=self.group_env
+        )
+        self.user_state = stages.user_state
+        self.enricher = stages.enricher
+        self.bridge = stages.bridge
         self.tap = ExchangeTap(
             self.brokers.rabbitmq, self.names.exchange, f"{self.names.run}.tap"
         ).start()
@@ -74,11 +75,8 @@ class Scenario:
         return self
 
     def start_enricher(self, log_name: str | None = None) -> Service:
-        return self.pipeline.start(
-            "enricher",
-            log_name=log_name,
-            USER_STATE_URL=self.user_state.url,
-            **{**self.group_env, **self.enricher_env},
+        return self.pipeline.start_enricher(
+            self.user_state, log_name=log_name, **{**self.group_env, **self.enricher_env}
         )
 
     def start_bridge(self, log_name: str | None = None) -> Service:
@@ -86,16 +84,20 @@ class Scenario:
 
     def wait_clicks(self, count: int, timeout: float = 120) -> None:
         """Until the generator has produced `count` clicks (its own counter)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+
+        def produced() -> bool:
             self.pipeline.check_alive()
             try:
-                if self.generator.metric("generator_clicks_produced_total") >= count:
-                    return
+                return self.generator.metric("generator_clicks_produced_total") >= count
             except (OSError, AssertionError):
-                pass  # not serving yet
-            time.sleep(0.1)  # polling interval
-        raise AssertionError(f"generator did not reach {count} clicks in {timeout}s")
+                return False  # not serving yet
+
+        eventually(
+            produced,
+            timeout=timeout,
+            interval=0.1,
+            message=f"generator did not reach {count} clicks",
+        )
 
     def flowing(self, since: float) -> float:
         """Wait until a VipAction whose click was produced after `since` reaches RabbitMQ (the

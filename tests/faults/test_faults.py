@@ -15,9 +15,10 @@ from confluent_kafka import KafkaError, Message, Producer
 from tests.faults.conftest import DedicatedBrokers, FaultPipeline
 from tests.faults.harness import Scenario
 from tests.faults.report import FAULT_AT, SHORT_SESSION_MS, Row
-from tests.integration.conftest import Names
+from tests.support.eventually import eventually
 from tests.support.groups import wait_members
 from tests.support.oracle import read_topic
+from tests.support.pipeline import Names
 from tests.support.services import Service
 
 pytestmark = pytest.mark.faults
@@ -202,13 +203,12 @@ def wait_consuming(
     replicas: list[Service], check: Callable[[], None], timeout: float = 120
 ) -> None:
     """Until every replica has consumed clicks of its own (its partitions really moved)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def consuming() -> bool:
         check()
-        if all(r.metric("enricher_clicks_consumed_total") > 0 for r in replicas):
-            return
-        time.sleep(0.2)  # polling interval
-    raise AssertionError(f"the new replicas consumed nothing within {timeout}s")
+        return all(r.metric("enricher_clicks_consumed_total") > 0 for r in replicas)
+
+    eventually(consuming, timeout=timeout, message="the new replicas consumed nothing")
 
 
 BURST = 2_000
@@ -241,9 +241,8 @@ def malformed(index: int) -> tuple[bytes | None, bytes | None]:
     return key, ('{"user_id": "", ' + fields + "}").encode()
 
 
-def produce_burst(bootstrap: str, topic: str) -> list[tuple[int, int]]:
+def produce_burst(producer: Producer, topic: str) -> list[tuple[int, int]]:
     """Produce the burst; the (partition, offset) of each record, as Kafka acknowledged it."""
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
     placed: list[tuple[int, int]] = []
     failures: list[KafkaError] = []
 
@@ -261,12 +260,14 @@ def produce_burst(bootstrap: str, topic: str) -> list[tuple[int, int]]:
     return placed
 
 
-def test_malformed_burst(scenario: Make, brokers: DedicatedBrokers) -> None:
+def test_malformed_burst(
+    scenario: Make, brokers: DedicatedBrokers, kafka_producer: Callable[..., Producer]
+) -> None:
     run = scenario("malformed-burst").start(seed=107)
     names = run.names
     run.wait_clicks(FAULT_AT)
     fault = time.time()
-    burst = produce_burst(brokers.kafka, names.clicks)
+    burst = produce_burst(kafka_producer(**{"linger.ms": 5}), names.clicks)
     first = run.flowing(fault)
     run.settle()
     run.measure(fault, first)

@@ -3,45 +3,54 @@ committed by the time the consumer closes, and before a rebalance takes their pa
 
 from __future__ import annotations
 
-import time
-import uuid
+from collections.abc import Callable
 
 import pytest
-from clickstream_common.kafka import BatchConsumer, TopicSpec, ensure_topics
+from clickstream_common.kafka import BatchConsumer
 from clickstream_common.records import PartitionKey
 from clickstream_common.settings import KafkaSettings
 from confluent_kafka import Producer
 
 from tests.support.brokers import Brokers
+from tests.support.eventually import eventually
 from tests.support.groups import committed
 
 pytestmark = pytest.mark.integration
 
 
-def _topic(brokers: Brokers, partitions: int) -> tuple[KafkaSettings, str]:
-    kafka = KafkaSettings(brokers.kafka, {})
-    topic = f"ac-{uuid.uuid4().hex[:10]}"
-    ensure_topics(kafka, [TopicSpec(topic, partitions)])
-    producer = Producer({"bootstrap.servers": brokers.kafka})
-    for partition in range(partitions):
-        for index in range(5):
-            producer.produce(topic, value=b"%d" % index, partition=partition)
-    assert producer.flush(30) == 0
-    return kafka, topic
+@pytest.fixture
+def filled_topic(
+    brokers: Brokers, new_topic: Callable[..., str], kafka_producer: Callable[..., Producer]
+) -> Callable[[int], tuple[KafkaSettings, str]]:
+    """`filled_topic(partitions)`: a fresh topic with five records in each partition."""
+
+    def make(partitions: int) -> tuple[KafkaSettings, str]:
+        topic = new_topic(partitions, prefix="ac")
+        producer = kafka_producer()
+        for partition in range(partitions):
+            for index in range(5):
+                producer.produce(topic, value=b"%d" % index, partition=partition)
+        assert producer.flush(30) == 0
+        return KafkaSettings(brokers.kafka, {}), topic
+
+    return make
 
 
 def _read_all(consumer: BatchConsumer, count: int) -> None:
-    deadline = time.monotonic() + 60
     seen = 0
-    while seen < count:
-        assert time.monotonic() < deadline, "consumer got no records"
+
+    def read_enough() -> bool:
+        nonlocal seen
         seen += len(consumer.poll_batch(100, 0.5))
+        return seen >= count
+
+    eventually(read_enough, timeout=60, interval=0, message="consumer got no records")
 
 
 def test_offsets_committed_asynchronously_are_durable_once_the_consumer_closes(
-    brokers: Brokers,
+    brokers: Brokers, filled_topic: Callable[[int], tuple[KafkaSettings, str]]
 ) -> None:
-    kafka, topic = _topic(brokers, 1)
+    kafka, topic = filled_topic(1)
     group = f"{topic}.group"
     consumer = BatchConsumer(kafka, group, [topic])
     _read_all(consumer, 5)
@@ -52,9 +61,9 @@ def test_offsets_committed_asynchronously_are_durable_once_the_consumer_closes(
 
 
 def test_a_revoked_partition_is_committed_up_to_what_was_handed_over_before_it_goes(
-    brokers: Brokers,
+    brokers: Brokers, filled_topic: Callable[[int], tuple[KafkaSettings, str]]
 ) -> None:
-    kafka, topic = _topic(brokers, 2)
+    kafka, topic = filled_topic(2)
     group = f"{topic}.group"
     handed: dict[PartitionKey, int] = {}
     revoked: list[PartitionKey] = []
@@ -68,11 +77,15 @@ def test_a_revoked_partition_is_committed_up_to_what_was_handed_over_before_it_g
     _read_all(first, 10)
     handed.update({(topic, 0): 4, (topic, 1): 4})
     second = BatchConsumer(kafka, group, [topic])
-    deadline = time.monotonic() + 60
-    while not revoked:
-        assert time.monotonic() < deadline, "the second member never got a partition"
+
+    def rebalanced() -> bool:
         first.poll_batch(100, 0.2)
         second.poll_batch(100, 0.2)
+        return bool(revoked)
+
+    eventually(
+        rebalanced, timeout=60, interval=0, message="the second member never got a partition"
+    )
     # Committed synchronously inside the revoke, so visible the moment it returned.
     (gone,) = revoked
     assert committed(brokers.kafka, group, topic, [gone[1]]) == {gone[1]: 4}

@@ -6,44 +6,35 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
+from collections.abc import Callable
 
 import orjson
 import pytest
-from clickstream_common.kafka import TopicSpec, ensure_topics
-from clickstream_common.settings import KafkaSettings
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Producer
 
-from tests.integration.conftest import Names, Pipeline
-from tests.integration.test_end_to_end import check_side_outputs
 from tests.support.brokers import Brokers
+from tests.support.eventually import eventually
+from tests.support.groups import end_offsets, wait_committed
 from tests.support.oracle import KafkaRow, compare, expected_outcome, read_topic
+from tests.support.pipeline import Names, Pipeline
 from tests.support.services import Service
+from tests.support.side_outputs import check_side_outputs
+from tests.support.stream import wait_more_produced
 
 pytestmark = pytest.mark.integration
 
 EXACTLY_ONCE = {"ENRICHER_DELIVERY": "exactly_once"}
+CLICKS = 8000
 
 
-def wait_committed(
+def wait_all_committed(
     brokers: Brokers, group: str, topic: str, service: Service, timeout: float = 150
 ) -> None:
     """Until the group has committed every partition of `topic` to its end: each click's
     outputs are then committed too (exactly once, in the same transactions)."""
-    consumer = Consumer({"bootstrap.servers": brokers.kafka, "group.id": group})
-    try:
-        partitions = sorted(consumer.list_topics(topic, timeout=10).topics[topic].partitions)
-        tps = [TopicPartition(topic, p) for p in partitions]
-        ends = {tp.partition: consumer.get_watermark_offsets(tp, timeout=10)[1] for tp in tps}
-        deadline = time.monotonic() + timeout
-        while True:
-            committed = {tp.partition: tp.offset for tp in consumer.committed(tps, timeout=10)}
-            if all(committed[p] >= end or end == 0 for p, end in ends.items()):
-                return
-            assert time.monotonic() < deadline, f"{group} committed {committed}, ends {ends}"
-            service.check_alive()
-            time.sleep(0.5)
-    finally:
-        consumer.close()
+    ends = {p: end for p, end in end_offsets(brokers.kafka, topic).items() if end > 0}
+    if ends:
+        wait_committed(brokers.kafka, group, topic, ends, timeout, check=service.check_alive)
 
 
 def source_keys(rows: list[KafkaRow]) -> list[tuple[int, int]]:
@@ -56,48 +47,40 @@ def reasons(rows: list[KafkaRow]) -> list[tuple[tuple[int, int], str]]:
     return sorted(zip(source_keys(rows), (r.headers["dlq.error"] for r in rows), strict=True))
 
 
-def metric(text: bytes, name: str) -> float:
-    for line in text.decode().splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[1])
-    raise AssertionError(f"{name} not in metrics")
-
-
 def test_exactly_once_after_kill_9_mid_stream_has_no_duplicate_committed_records(
     brokers: Brokers, names: Names, pipeline: Pipeline
 ) -> None:
-    user_state = pipeline.start("user-state")
-    user_state.wait_ready()
-    enricher = pipeline.start("enricher", USER_STATE_URL=user_state.url, **EXACTLY_ONCE)
-    enricher.wait_ready()
+    stages = pipeline.start_stages(bridge=False, enricher_env=EXACTLY_ONCE)
+    user_state, enricher = stages.user_state, stages.enricher
     generator = pipeline.start(
         "generator",
         GENERATOR_USERS="300",
-        GENERATOR_CLICKS="8000",
+        GENERATOR_CLICKS=str(CLICKS),
         GENERATOR_RATE="800",
         GENERATOR_SEED="11",
         GENERATOR_UNKNOWN_USER_SHARE="0.03",
         GENERATOR_MALFORMED_SHARE="0.01",
     )
-    time.sleep(4)  # mid-stream: the generator needs about 10 s; unknown users' clicks are held
+    # Mid-stream: the generator needs about 10 s; unknown users' clicks are held.
+    enricher.wait_metric("enricher_clicks_consumed_total", CLICKS * 0.4)
     generator.check_alive()
     assert enricher.process is not None
     enricher.process.kill()  # kill -9: no drain, no commit, a transaction possibly open
     enricher.process.wait()
     # Same group, same host: the same transactional.id, so init_transactions aborts what the
     # killed one left open. (Its partitions come back once its group session times out.)
-    enricher = pipeline.start("enricher", USER_STATE_URL=user_state.url, **EXACTLY_ONCE)
+    enricher = pipeline.start_enricher(user_state, **EXACTLY_ONCE)
     assert generator.wait_exit() == 0, generator.log_tail()
 
     expected = expected_outcome(
         read_topic(brokers.kafka, names.users), read_topic(brokers.kafka, names.clicks)
     )
-    wait_committed(brokers, f"{names.run}.enricher", names.clicks, enricher)
+    wait_all_committed(brokers, f"{names.run}.enricher", names.clicks, enricher)
     committed = read_topic(brokers.kafka, names.vip)
     result = compare(expected.vip_rows, [r.value for r in committed if r.value is not None])
     dead, unmatched = check_side_outputs(brokers, names, expected)
     everything = read_topic(brokers.kafka, names.vip, isolation_level="read_uncommitted")
-    skipped = metric(enricher.get("/metrics")[1], "enricher_clicks_already_done_total")
+    skipped = enricher.metric("enricher_clicks_already_done_total")
     print(
         f"\nexactly once after kill -9: {result.line()} read_uncommitted={len(everything)}"
         f" (aborted {len(everything) - len(committed)}) skipped_on_resume={skipped:g}"
@@ -128,39 +111,38 @@ def test_exactly_once_through_rebalances_has_no_duplicate_committed_records(
 ) -> None:
     """A second replica joins mid-stream (cooperative rebalance: the first gives up partitions
     with clicks held), then leaves on SIGTERM. Each has its own transactional.id."""
-    user_state = pipeline.start("user-state")
-    user_state.wait_ready()
-    first = pipeline.start(
-        "enricher", USER_STATE_URL=user_state.url, TRANSACTIONAL_ID=f"{names.run}-a", **EXACTLY_ONCE
+    stages = pipeline.start_stages(
+        bridge=False, enricher_env={"TRANSACTIONAL_ID": f"{names.run}-a", **EXACTLY_ONCE}
     )
-    first.wait_ready()
+    user_state, first = stages.user_state, stages.enricher
     generator = pipeline.start(
         "generator",
         GENERATOR_USERS="300",
-        GENERATOR_CLICKS="8000",
+        GENERATOR_CLICKS=str(CLICKS),
         GENERATOR_RATE="800",
         GENERATOR_SEED="5",
         GENERATOR_UNKNOWN_USER_SHARE="0.03",
     )
-    time.sleep(3)
-    second = pipeline.start(
-        "enricher", USER_STATE_URL=user_state.url, TRANSACTIONAL_ID=f"{names.run}-b", **EXACTLY_ONCE
-    )
+    # Mid-stream: the first replica holds clicks of every partition when the second joins.
+    first.wait_metric("enricher_clicks_consumed_total", CLICKS * 0.3)
+    second = pipeline.start_enricher(user_state, TRANSACTIONAL_ID=f"{names.run}-b", **EXACTLY_ONCE)
     second.wait_ready()
-    deadline = time.monotonic() + 30
-    while metric(second.get("/metrics")[1], "enricher_clicks_consumed_total") == 0:
-        # Not SIGTERM while it is still joining: the partitions being moved to it then wait out
-        # the group's session timeout (45 s) before anyone reads them (librdkafka 2.16).
-        assert time.monotonic() < deadline, "the second replica was given no partition"
-        time.sleep(0.2)
-    time.sleep(1)
+    # Not SIGTERM while it is still joining: the partitions being moved to it then wait out
+    # the group's session timeout (45 s) before anyone reads them (librdkafka 2.16).
+    eventually(
+        lambda: second.metric("enricher_clicks_consumed_total") > 0,
+        timeout=30,
+        message="the second replica was given no partition",
+    )
+    # It works its partitions while clicks keep coming (about a second's worth) before it leaves.
+    wait_more_produced(brokers.kafka, names.clicks, more=800, total=CLICKS)
     assert second.terminate() == 0, second.log_tail()
     assert generator.wait_exit() == 0, generator.log_tail()
 
     expected = expected_outcome(
         read_topic(brokers.kafka, names.users), read_topic(brokers.kafka, names.clicks)
     )
-    wait_committed(brokers, f"{names.run}.enricher", names.clicks, first)
+    wait_all_committed(brokers, f"{names.run}.enricher", names.clicks, first)
     result = compare(
         expected.vip_rows, [r.value for r in read_topic(brokers.kafka, names.vip) if r.value]
     )
@@ -175,10 +157,8 @@ def test_exactly_once_through_rebalances_has_no_duplicate_committed_records(
 def test_replay_with_a_new_group_writes_the_same_vip_actions(
     brokers: Brokers, names: Names, pipeline: Pipeline
 ) -> None:
-    user_state = pipeline.start("user-state")
-    user_state.wait_ready()
-    first = pipeline.start("enricher", USER_STATE_URL=user_state.url)
-    first.wait_ready()
+    stages = pipeline.start_stages(bridge=False)
+    user_state, first = stages.user_state, stages.enricher
     generator = pipeline.start(
         "generator",
         GENERATOR_USERS="300",
@@ -189,21 +169,20 @@ def test_replay_with_a_new_group_writes_the_same_vip_actions(
         GENERATOR_MALFORMED_SHARE="0.02",
     )
     assert generator.wait_exit() == 0, generator.log_tail()
-    wait_committed(brokers, f"{names.run}.enricher", names.clicks, first)
+    wait_all_committed(brokers, f"{names.run}.enricher", names.clicks, first)
 
     replay_topics = {
         "VIP_ACTIONS_TOPIC": f"{names.vip}.replay",
         "CLICKS_DLQ_TOPIC": f"{names.clicks}.replay.dlq",
         "UNMATCHED_TOPIC": f"{names.clicks}.replay.unmatched",
     }
-    replay = pipeline.start(
-        "enricher",
-        USER_STATE_URL=user_state.url,
+    replay = pipeline.start_enricher(
+        user_state,
         CONSUMER_GROUP=f"{names.run}.replay",
         **replay_topics,
         **EXACTLY_ONCE,
     )
-    wait_committed(brokers, f"{names.run}.replay", names.clicks, replay)
+    wait_all_committed(brokers, f"{names.run}.replay", names.clicks, replay)
 
     original = read_topic(brokers.kafka, names.vip)
     replayed = read_topic(brokers.kafka, replay_topics["VIP_ACTIONS_TOPIC"])
@@ -224,12 +203,16 @@ def test_replay_with_a_new_group_writes_the_same_vip_actions(
 
 
 def test_as_of_ignores_a_later_promotion_and_latest_does_not(
-    brokers: Brokers, names: Names, pipeline: Pipeline
+    brokers: Brokers,
+    names: Names,
+    pipeline: Pipeline,
+    new_topic: Callable[..., str],
+    kafka_producer: Callable[..., Producer],
 ) -> None:
-    kafka = KafkaSettings(brokers.kafka, {})
-    ensure_topics(kafka, [TopicSpec(names.users, 4, compact=True), TopicSpec(names.clicks, 4)])
+    new_topic(4, name=names.users, compact=True)
+    new_topic(4, name=names.clicks)
     now = int(time.time() * 1000)
-    producer = Producer({"bootstrap.servers": brokers.kafka})
+    producer = kafka_producer()
 
     def user(user_id: str, level: str, at: int) -> None:
         value = {"user_id": user_id, "name": user_id.title(), "level": level}
@@ -249,14 +232,12 @@ def test_as_of_ignores_a_later_promotion_and_latest_does_not(
     click("always", 4, now - 45_000)
     assert producer.flush(30) == 0
 
-    user_state = pipeline.start("user-state")
-    user_state.wait_ready()
+    user_state = pipeline.start_user_state()
     pages: dict[str, set[int]] = {}
     for mode in ("as_of", "latest"):
         topic = f"{names.vip}.{mode}"
-        service = pipeline.start(
-            "enricher",
-            USER_STATE_URL=user_state.url,
+        service = pipeline.start_enricher(
+            user_state,
             JOIN_MODE=mode,
             CONSUMER_GROUP=f"{names.run}.{mode}",
             VIP_ACTIONS_TOPIC=topic,
@@ -264,7 +245,7 @@ def test_as_of_ignores_a_later_promotion_and_latest_does_not(
             UNMATCHED_TOPIC=f"{topic}.unmatched",
             **EXACTLY_ONCE,
         )
-        wait_committed(brokers, f"{names.run}.{mode}", names.clicks, service)
+        wait_all_committed(brokers, f"{names.run}.{mode}", names.clicks, service)
         pages[mode] = {json.loads(r.value or b"")["page"] for r in read_topic(brokers.kafka, topic)}
         assert service.terminate() == 0, service.log_tail()
     assert pages == {"as_of": {3, 4}, "latest": {1, 2, 3, 4}}

@@ -10,7 +10,6 @@ import contextlib
 import logging
 import socket
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -29,6 +28,7 @@ from clickstream_common.rabbit import (
 )
 
 from tests.support.brokers import Brokers
+from tests.support.eventually import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -401,14 +401,6 @@ def proxy(broker_url: str) -> Iterator[_FaultyProxy]:
     faulty.close()
 
 
-def _wait_for(condition: Callable[[], bool], what: str, limit: float = 30.0) -> None:
-    deadline = time.monotonic() + limit
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"gave up waiting for {what}")
-        time.sleep(0.05)
-
-
 def test_connection_loss_fails_unsettled_and_reconnects(
     broker_url: str,
     make_topology: Callable[..., Topology],
@@ -425,7 +417,12 @@ def test_connection_loss_fails_unsettled_and_reconnects(
     result: list[PublishOutcome] = []
     worker = threading.Thread(target=lambda: result.append(publisher.publish_batch(_messages(200))))
     worker.start()
-    _wait_for(lambda: proxy.bytes_up - before > 200 * 50, "the batch to reach the proxy")
+    eventually(
+        lambda: proxy.bytes_up - before > 200 * 50,
+        timeout=30,
+        interval=0.05,
+        message="gave up waiting for the batch to reach the proxy",
+    )
     proxy.cut()
     worker.join(60)
 

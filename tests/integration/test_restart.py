@@ -2,43 +2,43 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
-from tests.integration.conftest import Names, Pipeline
-from tests.integration.test_end_to_end import check_side_outputs
 from tests.support.brokers import Brokers
 from tests.support.collect import drain
 from tests.support.oracle import compare, expected_outcome, read_topic
+from tests.support.pipeline import Names, Pipeline
+from tests.support.side_outputs import check_side_outputs
+from tests.support.stream import wait_more_produced
 
 pytestmark = pytest.mark.integration
+
+CLICKS = 8000
 
 
 def test_stopping_and_restarting_mid_stream_loses_nothing(
     brokers: Brokers, names: Names, pipeline: Pipeline
 ) -> None:
-    user_state = pipeline.start("user-state")
-    user_state.wait_ready()
-    enricher = pipeline.start("enricher", USER_STATE_URL=user_state.url)
-    bridge = pipeline.start("rabbit-bridge")
-    enricher.wait_ready()
-    bridge.wait_ready()
+    stages = pipeline.start_stages()
+    user_state, enricher, bridge = stages.user_state, stages.enricher, stages.bridge
     generator = pipeline.start(
         "generator",
         GENERATOR_USERS="300",
-        GENERATOR_CLICKS="8000",
+        GENERATOR_CLICKS=str(CLICKS),
         GENERATOR_RATE="800",
         GENERATOR_SEED="11",
         GENERATOR_UNKNOWN_USER_SHARE="0.03",
         GENERATOR_MALFORMED_SHARE="0.01",
     )
-    time.sleep(4)  # mid-stream: the generator needs about 10 s for all clicks
+    # Mid-stream: both have done part of the work (the generator needs about 10 s for all of it).
+    enricher.wait_metric("enricher_clicks_consumed_total", CLICKS * 0.3)
+    bridge.wait_metric("rabbit_bridge_messages_confirmed_total", 1)
     generator.check_alive()
     assert enricher.terminate() == 0, enricher.log_tail()
     assert bridge.terminate() == 0, bridge.log_tail()
-    time.sleep(2)  # clicks keep coming while both are down
-    enricher = pipeline.start("enricher", USER_STATE_URL=user_state.url)
+    # Clicks keep coming while both are down (about two seconds' worth).
+    wait_more_produced(brokers.kafka, names.clicks, more=1600, total=CLICKS)
+    enricher = pipeline.start_enricher(user_state)
     bridge = pipeline.start("rabbit-bridge")
     assert generator.wait_exit() == 0, generator.log_tail()
 

@@ -21,7 +21,7 @@ import threading
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,9 +33,9 @@ from clickstream_common.rabbit import RabbitUnavailable, declare_topology
 from clickstream_common.rabbit import Topology as RabbitTopology
 from confluent_kafka import Producer
 
-from tests.integration.conftest import Names, Pipeline
 from tests.support.brokers import Brokers
 from tests.support.collect import drain
+from tests.support.pipeline import Names, Pipeline
 
 pytestmark = pytest.mark.integration
 
@@ -228,6 +228,7 @@ def test_the_bridge_works_over_amqps_with_its_url_from_a_file_and_never_logs_the
     tls: Tls,
     tls_proxy: TlsProxy,
     tmp_path: Path,
+    kafka_producer: Callable[..., Producer],
 ) -> None:
     url_file = tmp_path / "rabbitmq-url"
     url_file.write_text(rabbit_account.url("amqps", "127.0.0.1", tls_proxy.port) + "\n")
@@ -241,7 +242,7 @@ def test_the_bridge_works_over_amqps_with_its_url_from_a_file_and_never_logs_the
     bridge.wait_ready(timeout=90)
     assert tls_proxy.handshakes >= 1, "the bridge did not come through TLS"
 
-    producer = Producer({"bootstrap.servers": brokers.kafka})
+    producer = kafka_producer()
     for index in range(5):
         producer.produce(names.vip, key=f"u{index}".encode(), value=vip_action(index))
     assert producer.flush(30) == 0

@@ -5,9 +5,9 @@ longer knows are refused at once, the consumer going back to its commits."""
 
 from __future__ import annotations
 
+import contextlib
 import os
-import time
-import uuid
+from collections.abc import Callable
 
 import pytest
 from clickstream_common.kafka import (
@@ -15,38 +15,52 @@ from clickstream_common.kafka import (
     ExactlyOnceCommitter,
     GroupFenced,
     KafkaFatalError,
-    TopicSpec,
     TransactionalProducer,
     TransactionError,
-    ensure_topics,
 )
 from clickstream_common.records import OutRecord, Position
 from clickstream_common.settings import KafkaSettings
 from confluent_kafka import Producer
-from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource
+from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource
 
 from tests.support.brokers import Brokers
+from tests.support.eventually import GaveUpWaiting, eventually
+from tests.support.kafka_clients import admin
 from tests.support.oracle import read_topic
 
 pytestmark = pytest.mark.integration
 
 
+def poll_values(consumer: BatchConsumer, count: int) -> list[bytes | None]:
+    """The values of the next `count` records the consumer reads, or fewer if none come."""
+    values: list[bytes | None] = []
+
+    def enough() -> bool:
+        values.extend(r.value for r in consumer.poll_batch(10, 0.5))
+        return len(values) >= count
+
+    with contextlib.suppress(GaveUpWaiting):
+        eventually(enough, timeout=60, interval=0)
+    return values
+
+
 @pytest.fixture
-def setup(brokers: Brokers):
-    run = f"tx-{uuid.uuid4().hex[:10]}"
+def setup(
+    brokers: Brokers,
+    topic_name: Callable[[str], str],
+    new_topic: Callable[..., str],
+    kafka_producer: Callable[..., Producer],
+):
+    run = topic_name("tx")
     kafka = KafkaSettings(brokers.kafka, {})
-    source, out = f"{run}.in", f"{run}.out"
-    ensure_topics(kafka, [TopicSpec(source, 1), TopicSpec(out, 1)])
-    plain = Producer({"bootstrap.servers": brokers.kafka})
+    source = new_topic(1, name=f"{run}.in")
+    out = new_topic(1, name=f"{run}.out")
+    plain = kafka_producer()
     for index in range(3):
         plain.produce(source, value=b"%d" % index)
     assert plain.flush(30) == 0
     consumer = BatchConsumer(kafka, f"{run}.group", [source])
-    deadline = time.monotonic() + 60
-    records = []
-    while len(records) < 3:
-        assert time.monotonic() < deadline, "consumer got no records"
-        records += consumer.poll_batch(10, 0.5)
+    assert len(poll_values(consumer, 3)) >= 3, "consumer got no records"
     yield kafka, run, source, out, consumer
     consumer.close()
 
@@ -63,15 +77,14 @@ def test_outputs_and_offsets_with_their_note_commit_together(setup, brokers: Bro
 
 
 def test_a_failing_transaction_is_aborted_retried_and_never_visible(
-    setup, brokers: Brokers
+    setup, brokers: Brokers, new_topic: Callable[..., str]
 ) -> None:
     kafka, run, source, out, consumer = setup
-    small = f"{run}.small"
-    ensure_topics(kafka, [TopicSpec(small, 1)])
-    admin = AdminClient({"bootstrap.servers": brokers.kafka})
+    small = new_topic(1, name=f"{run}.small")
     limit = ConfigEntry("max.message.bytes", "1000", incremental_operation=AlterConfigOpType.SET)
     resource = ConfigResource("topic", out, incremental_configs=[limit])
-    for future in admin.incremental_alter_configs([resource]).values():
+    client = admin(brokers.kafka)
+    for future in client.incremental_alter_configs([resource]).values():
         future.result()
     producer = TransactionalProducer(kafka, f"{run}.tx", attempts=2)
     committer = ExactlyOnceCommitter(producer, consumer)
@@ -126,9 +139,6 @@ def test_rewind_sends_the_consumer_back_to_its_commit(setup) -> None:
     _, _, source, _, consumer = setup
     consumer.commit({(source, 0): 1})
     assert consumer.rewind() == [(source, 0)]
-    deadline = time.monotonic() + 60
-    again: list[bytes | None] = []
-    while len(again) < 2:
-        assert time.monotonic() < deadline, f"read again only {again}"
-        again += [r.value for r in consumer.poll_batch(10, 0.5)]
+    again = poll_values(consumer, 2)
+    assert len(again) >= 2, f"read again only {again}"
     assert again == [b"1", b"2"]

@@ -10,15 +10,15 @@ import json
 import os
 import subprocess
 import sys
-import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from clickstream_user_state.openapi import EXAMPLE_USER_ID
 from confluent_kafka import Producer
 
-from tests.integration.conftest import Names, Pipeline
-from tests.support.brokers import Brokers
+from tests.support.eventually import eventually
+from tests.support.pipeline import Names, Pipeline
 
 pytestmark = pytest.mark.integration
 
@@ -41,19 +41,22 @@ SEED = os.environ.get("SCHEMATHESIS_SEED", "20261127")
 
 
 def test_schemathesis_finds_no_server_error_and_no_nonconformance(
-    brokers: Brokers, names: Names, pipeline: Pipeline, tmp_path: Path
+    names: Names,
+    pipeline: Pipeline,
+    tmp_path: Path,
+    kafka_producer: Callable[..., Producer],
 ) -> None:
-    producer = Producer({"bootstrap.servers": brokers.kafka})
-    service = pipeline.start("user-state")
-    service.wait_ready()
+    producer = kafka_producer()
+    service = pipeline.start_user_state()
     # The document's example user exists, so lookups by example reach the found path too.
     row = {"user_id": EXAMPLE_USER_ID, "name": "Dr. Akiko Hoppe", "level": "platinum"}
     producer.produce(names.users, key=EXAMPLE_USER_ID.encode(), value=json.dumps(row).encode())
     assert producer.flush(30) == 0
-    deadline = time.monotonic() + 30
-    while service.get(f"/v1/users/{EXAMPLE_USER_ID}")[0] != 200:
-        assert time.monotonic() < deadline, "the example user never arrived"
-        time.sleep(0.2)
+    eventually(
+        lambda: service.get(f"/v1/users/{EXAMPLE_USER_ID}")[0] == 200,
+        timeout=30,
+        message="the example user never arrived",
+    )
 
     command = [
         sys.executable, "-m", "schemathesis.cli", "run", f"{service.url}/openapi.json",

@@ -3,6 +3,7 @@ docs/ARCHITECTURE.md § Data contracts promises."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -14,22 +15,37 @@ import pika
 import pika.exceptions
 from clickstream_common.rabbit import QueueReader
 
+from tests.support.eventually import GaveUpWaiting, eventually
+
 
 def drain(rabbitmq_url: str, queue: str, until: int, timeout: float = 180) -> list[bytes]:
-    """Collect messages until `until` arrived and then a quiet spell shows nothing more comes."""
+    """Collect messages until `until` arrived and then a quiet spell shows nothing more comes.
+
+    Short of `until` when the time is up, it returns what did arrive: the caller's comparison
+    with the oracle then says what is missing.
+    """
     reader = QueueReader(rabbitmq_url, queue)
     bodies: list[bytes] = []
-    deadline = time.monotonic() + timeout
+
+    def enough() -> bool:
+        bodies.extend(_checked(reader, idle_timeout=3))
+        return len(bodies) >= until
+
     try:
-        while time.monotonic() < deadline:
-            for received in reader.messages(idle_timeout=3):
-                assert received.persistent and received.content_type == "application/json"
-                assert received.message_id and received.message_id.encode() in received.body
-                bodies.append(received.body)
-            if len(bodies) >= until:
-                return bodies
+        with contextlib.suppress(GaveUpWaiting):
+            eventually(enough, timeout=timeout, interval=0)
     finally:
         reader.close()
+    return bodies
+
+
+def _checked(reader: QueueReader, idle_timeout: float) -> list[bytes]:
+    """The bodies read until `idle_timeout` passes quietly, each with the promised properties."""
+    bodies = []
+    for received in reader.messages(idle_timeout=idle_timeout):
+        assert received.persistent and received.content_type == "application/json"
+        assert received.message_id and received.message_id.encode() in received.body
+        bodies.append(received.body)
     return bodies
 
 
@@ -52,18 +68,21 @@ def drain_queue(rabbitmq_url: str, queue: str, timeout: float = 180) -> list[byt
     """
     reader = QueueReader(rabbitmq_url, queue)
     bodies: list[bytes] = []
-    deadline = time.monotonic() + timeout
+
+    def emptied() -> bool:
+        bodies.extend(_checked(reader, idle_timeout=1))
+        return queue_depth(rabbitmq_url, queue) == 0
+
     try:
-        while time.monotonic() < deadline:
-            for received in reader.messages(idle_timeout=1):
-                assert received.persistent and received.content_type == "application/json"
-                assert received.message_id and received.message_id.encode() in received.body
-                bodies.append(received.body)
-            if queue_depth(rabbitmq_url, queue) == 0:
-                return bodies
+        eventually(
+            emptied,
+            timeout=timeout,
+            interval=0,
+            message=lambda: f"{queue} not empty ({len(bodies)} read)",
+        )
     finally:
         reader.close()
-    raise AssertionError(f"{queue} not empty after {timeout}s ({len(bodies)} read)")
+    return bodies
 
 
 def event_time_ms(iso: str) -> int:
@@ -152,23 +171,29 @@ class ExchangeTap:
         """Seconds from `since` (time.time()) until the first VipAction whose click was produced
         after `since` arrived; `check` runs while waiting (e.g. every service still alive)."""
         since_ms = since * 1000
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+
+        def fresh_arrivals() -> list[float]:
             if self.error is not None:
                 raise AssertionError(f"the tap failed: {self.error!r}") from self.error
-            fresh = [a.wall for a in self.arrivals if a.event_time_ms > since_ms]
-            if fresh:
-                return round(min(fresh) - since, 2)
-            if check is not None:
+            fresh = self._fresh(since_ms)
+            if not fresh and check is not None:
                 check()
-            time.sleep(0.1)  # polling interval
-        arrivals = self.arrivals
-        latest = max((a.event_time_ms for a in arrivals), default=0) / 1000 - since
-        raise AssertionError(
-            f"no VipAction produced after the fault arrived within {timeout}s (the tap saw"
-            f" {len(arrivals)} in all, the latest event time {latest:.1f}s from the fault;"
-            f" it reconnected {self.reconnects} times, last problem: {self.last_problem or '-'})"
-        )
+            return fresh
+
+        def explain() -> str:
+            arrivals = self.arrivals
+            latest = max((a.event_time_ms for a in arrivals), default=0) / 1000 - since
+            return (
+                f"no VipAction produced after the fault arrived (the tap saw {len(arrivals)} in"
+                f" all, the latest event time {latest:.1f}s from the fault; it reconnected"
+                f" {self.reconnects} times, last problem: {self.last_problem or '-'})"
+            )
+
+        fresh = eventually(fresh_arrivals, timeout=timeout, interval=0.1, message=explain)
+        return round(min(fresh) - since, 2)
+
+    def _fresh(self, since_ms: float) -> list[float]:
+        return [a.wall for a in self.arrivals if a.event_time_ms > since_ms]
 
     def close(self) -> None:
         self._stop.set()

@@ -6,14 +6,16 @@ the users and clicks read back from Kafka. Validity is re-stated here from docs/
 from __future__ import annotations
 
 import json
-import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import duckdb
 from clickstream_enricher.query import DEFAULT_QUERY
-from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, TopicPartition
+
+from tests.support.eventually import eventually
+from tests.support.kafka_clients import consumer
 
 Row = tuple[str, str, int, str, str]
 
@@ -37,26 +39,18 @@ def read_topic(
     transactions; a transactional topic ends in a commit marker that is never delivered, so a
     partition also counts as read once the consumer's position has passed its end offset.
     """
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": "oracle",
-            "enable.auto.commit": False,
-            "isolation.level": isolation_level,
-        }
-    )
-    try:
-        partitions = sorted(consumer.list_topics(topic, timeout=10).topics[topic].partitions)
+    with consumer(bootstrap, "oracle", **{"isolation.level": isolation_level}) as reader:
+        partitions = sorted(reader.list_topics(topic, timeout=10).topics[topic].partitions)
         ends = {
-            p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+            p: reader.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
             for p in partitions
         }
-        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
+        reader.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
         rows: list[KafkaRow] = []
         done = {p for p, end in ends.items() if end == 0}
-        deadline = time.monotonic() + timeout
-        while len(done) < len(partitions) and time.monotonic() < deadline:
-            for message in consumer.consume(1000, 0.5):
+
+        def read_to_the_end() -> bool:
+            for message in reader.consume(1000, 0.5):
                 if message.error():
                     continue
                 headers = {k: (v or b"").decode() for k, v in (message.headers() or [])}
@@ -73,13 +67,19 @@ def read_topic(
                 if message.offset() + 1 >= ends[message.partition()]:
                     done.add(message.partition())
             waiting = [TopicPartition(topic, p) for p in partitions if p not in done]
-            for tp in consumer.position(waiting) if waiting else []:
+            for tp in reader.position(waiting) if waiting else []:
                 if tp.offset >= ends[tp.partition]:
                     done.add(tp.partition)
-        assert len(done) == len(partitions), f"could not read {topic} to its end"
+            return len(done) == len(partitions)
+
+        if len(done) < len(partitions):
+            eventually(
+                read_to_the_end,
+                timeout=timeout,
+                interval=0,
+                message=f"could not read {topic} to its end",
+            )
         return rows
-    finally:
-        consumer.close()
 
 
 def iso_millis(epoch_ms: int) -> str:

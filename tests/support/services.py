@@ -7,9 +7,11 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
+
+from tests.support.eventually import eventually
 
 MODULES = {
     "user-state": "clickstream_user_state",
@@ -17,6 +19,15 @@ MODULES = {
     "rabbit-bridge": "clickstream_rabbit_bridge",
     "generator": "clickstream_generator",
 }
+
+
+def answers_ready(url: str) -> bool:
+    """Whether a readiness endpoint answers 200 now (OSError while nothing listens)."""
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return bool(response.status == 200)
+    except urllib.error.HTTPError:
+        return False  # 503: alive, not ready yet
 
 
 def free_port() -> int:
@@ -62,16 +73,16 @@ class Service:
             return exc.code, exc.read()
 
     def wait_ready(self, timeout: float = 120) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def ready() -> bool:
             self.check_alive()
-            try:
-                if self.get("/readyz", timeout=2)[0] == 200:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.2)
-        raise AssertionError(f"{self.name} not ready after {timeout}s; log:\n{self.log_tail()}")
+            return self.get("/readyz", timeout=2)[0] == 200
+
+        eventually(
+            ready,
+            timeout=timeout,
+            retry_on=(OSError,),
+            message=lambda: f"{self.name} not ready; log:\n{self.log_tail()}",
+        )
 
     def check_alive(self) -> None:
         assert self.process is not None
@@ -101,17 +112,50 @@ class Service:
 
     def metric(self, name: str) -> float:
         """One value from /metrics (Prometheus text), e.g. `generator_clicks_produced_total`."""
+        value = self.metric_if_present(name)
+        if value is None:
+            raise AssertionError(f"{self.name} has no metric {name}")
+        return value
+
+    def metric_if_present(self, name: str) -> float | None:
+        """As `metric`, but None while the service has not registered it yet."""
         status, body = self.get("/metrics")
         assert status == 200, f"{self.name} /metrics answered {status}"
         for line in body.decode().splitlines():
             metric, _, value = line.partition(" ")
             if metric == name:
                 return float(value)
-        raise AssertionError(f"{self.name} has no metric {name}")
+        return None
 
     def wait_exit(self, timeout: float = 300) -> int:
         assert self.process is not None
         return self.process.wait(timeout)
+
+    def wait_metric(
+        self,
+        name: str,
+        at_least: float,
+        timeout: float = 120,
+        check: Callable[[], None] | None = None,
+    ) -> float:
+        """Until counter `name` reaches `at_least`: a point in the stream named by what was done
+        rather than by how long it took. `check` runs while waiting (e.g. everyone still alive);
+        the process itself must stay alive. Returns the value reached."""
+
+        def reached() -> tuple[float] | None:
+            if check is not None:
+                check()
+            self.check_alive()
+            value = self.metric_if_present(name)  # None until the service registered it
+            return (value,) if value is not None and value >= at_least else None
+
+        (value,) = eventually(
+            reached,
+            timeout=timeout,
+            retry_on=(OSError,),  # not serving yet
+            message=lambda: f"{self.name}: {name} short of {at_least:g}; log:\n{self.log_tail()}",
+        )
+        return value
 
     def log_tail(self, lines: int = 40) -> str:
         if not self.log_path.exists():
