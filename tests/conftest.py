@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from clickstream_common.logging import configure_logging
 from confluent_kafka import Consumer, Producer
 
 from tests.support.kafka_clients import KafkaClients, create_topic, fresh_name
@@ -50,3 +51,9 @@ def new_topic(brokers: Any) -> Callable[..., str]:
         return create_topic(brokers.kafka, name or fresh_name(prefix), partitions, compact=compact)
 
     return create
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The services' own logging set-up, so the project's structlog lines reach stdlib logging
+    (and `caplog`, which the secret-hygiene tests read) as they do in a running service."""
+    configure_logging("tests", "debug", "console")
