@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import sys
 
+from clickstream_common.delivery import AtLeastOnceCommitter, ExactlyOnceCommitter
 from clickstream_common.gc_pauses import freeze_startup_heap
 from clickstream_common.http import HttpServer, Router, add_health_routes
 from clickstream_common.kafka import (
     BatchConsumer,
     CheckedProducer,
-    ExactlyOnceCommitter,
     KafkaFatalError,
     TopicSpec,
     TransactionalProducer,
@@ -18,7 +18,6 @@ from clickstream_common.kafka import (
 from clickstream_common.lifecycle import Shutdown
 from clickstream_common.logging import configure_logging, get_logger
 from clickstream_common.metrics import Metrics
-from clickstream_common.records import AtLeastOnceCommitter
 from clickstream_common.settings import SettingsError
 from dependency_injector import containers, providers
 
@@ -91,29 +90,14 @@ def main(argv: list[str] | None = None) -> int:
                 TopicSpec(settings.unmatched_topic, settings.topic_partitions),
             ],
         )
-        # Exactly once, this is where init_transactions fences and aborts what a previous
-        # instance with the same transactional id left open: before any offset is read.
         producer = container.producer()
+        if isinstance(producer, TransactionalProducer):
+            # Exactly once, this is where init_transactions fences and aborts what a previous
+            # instance with the same transactional id left open: before any offset is read.
+            producer.start()
         log.info("waiting for user-state to load the users table", url=settings.user_state_url)
         users.wait_ready()
-        processor: ClickProcessor | None = None
-
-        # Both run inside the consumer's poll, i.e. between batches (see ClickProcessor).
-        def on_assign(partitions: list[tuple[str, int]]) -> None:
-            if processor is not None:
-                processor.on_assign(partitions)
-
-        def on_revoke(partitions: list[tuple[str, int]]) -> None:
-            if processor is not None:
-                processor.on_revoke(partitions)
-
-        consumer = BatchConsumer(
-            settings.kafka,
-            settings.consumer_group,
-            [settings.clicks_topic],
-            on_assign=on_assign,
-            on_revoke=on_revoke,
-        )
+        consumer = BatchConsumer(settings.kafka, settings.consumer_group)
         container.consumer.override(consumer)
         processor = ClickProcessor(
             source=consumer,
@@ -129,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
             # keeps one batch at a time (see ClickProcessor).
             pipelined=settings.delivery == "at_least_once",
         )
+        # Its rebalance callbacks run inside the consumer's poll, i.e. between batches.
+        consumer.subscribe([settings.clicks_topic], processor)
         consuming = True
         log.info(
             "enricher consuming",

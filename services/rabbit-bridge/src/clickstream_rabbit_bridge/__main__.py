@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 
 from clickstream_common.gc_pauses import freeze_startup_heap
 from clickstream_common.http import HttpServer, Router, add_health_routes
@@ -27,18 +26,6 @@ from clickstream_rabbit_bridge.settings import Settings
 log = get_logger("clickstream_rabbit_bridge")
 
 
-class RevokeHook:
-    """The relay's revoke handler, bound once the relay exists: the relay needs the consumer,
-    and the consumer calls this from inside its poll before partitions are given up."""
-
-    def __init__(self) -> None:
-        self.target: Callable[[list[tuple[str, int]]], None] | None = None
-
-    def __call__(self, partitions: list[tuple[str, int]]) -> None:
-        if self.target is not None:
-            self.target(partitions)
-
-
 class Container(containers.DeclarativeContainer):
     settings = providers.Dependency(instance_of=Settings)
     shutdown = providers.Singleton(Shutdown)
@@ -47,13 +34,8 @@ class Container(containers.DeclarativeContainer):
         RabbitPublisher, settings.provided.rabbitmq_url, settings.provided.topology
     )
     dead_letters = providers.Singleton(CheckedProducer, settings.provided.kafka)
-    on_revoke = providers.Singleton(RevokeHook)
     consumer = providers.Singleton(
-        BatchConsumer,
-        settings.provided.kafka,
-        settings.provided.consumer_group,
-        providers.List(settings.provided.vip_actions_topic),
-        on_revoke=on_revoke,
+        BatchConsumer, settings.provided.kafka, settings.provided.consumer_group
     )
     relay = providers.Singleton(
         Relay,
@@ -100,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
             queue=settings.topology.queue,
         )
         relay = container.relay()
-        container.on_revoke().target = relay.on_revoke
+        # The relay settles what it read of a partition before the consumer gives it up.
+        container.consumer().subscribe([settings.vip_actions_topic], relay)
         freeze_startup_heap()
         try:
             relay.run()

@@ -66,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
                 TopicSpec(settings.users_dlq_topic),
             ],
         )
+        container.reader().start()
         loader = container.loader()
     except KafkaFatalError as exc:
         log.error("user-state cannot start", error=str(exc))
