@@ -52,7 +52,8 @@ def test_offsets_committed_asynchronously_are_durable_once_the_consumer_closes(
 ) -> None:
     kafka, topic = filled_topic(1)
     group = f"{topic}.group"
-    consumer = BatchConsumer(kafka, group, [topic])
+    consumer = BatchConsumer(kafka, group)
+    consumer.subscribe([topic])
     _read_all(consumer, 5)
     consumer.commit_async({(topic, 0): 3})
     consumer.commit_async({(topic, 0): 5})  # no poll in between: nothing confirmed yet
@@ -68,15 +69,21 @@ def test_a_revoked_partition_is_committed_up_to_what_was_handed_over_before_it_g
     handed: dict[PartitionKey, int] = {}
     revoked: list[PartitionKey] = []
 
-    def on_revoke(partitions: list[PartitionKey]) -> None:
-        # As the enricher does: what it finished is handed over as the partitions go.
-        revoked.extend(partitions)
-        first.commit_async({p: handed[p] for p in partitions if p in handed})
+    class HandOver:
+        def on_assign(self, partitions: list[PartitionKey]) -> None:
+            pass
 
-    first = BatchConsumer(kafka, group, [topic], on_revoke=on_revoke)
+        def on_revoke(self, partitions: list[PartitionKey]) -> None:
+            # As the enricher does: what it finished is handed over as the partitions go.
+            revoked.extend(partitions)
+            first.commit_async({p: handed[p] for p in partitions if p in handed})
+
+    first = BatchConsumer(kafka, group)
+    first.subscribe([topic], HandOver())
     _read_all(first, 10)
     handed.update({(topic, 0): 4, (topic, 1): 4})
-    second = BatchConsumer(kafka, group, [topic])
+    second = BatchConsumer(kafka, group)
+    second.subscribe([topic])
 
     def rebalanced() -> bool:
         first.poll_batch(100, 0.2)

@@ -71,7 +71,8 @@ def vip_topic(
 def _relay(
     brokers: Brokers, kafka: KafkaSettings, topic: str, topology: Topology, shutdown: Shutdown
 ) -> tuple[Relay, BatchConsumer, RabbitPublisher, CheckedProducer]:
-    consumer = BatchConsumer(kafka, f"{topic}.group", [topic])
+    consumer = BatchConsumer(kafka, f"{topic}.group")
+    consumer.subscribe([topic])
     publisher = RabbitPublisher(brokers.rabbitmq, topology)
     publisher.start()
     dead_letters = CheckedProducer(kafka)

@@ -10,9 +10,9 @@ import os
 from collections.abc import Callable
 
 import pytest
+from clickstream_common.delivery import ExactlyOnceCommitter
 from clickstream_common.kafka import (
     BatchConsumer,
-    ExactlyOnceCommitter,
     GroupFenced,
     KafkaFatalError,
     TransactionalProducer,
@@ -59,7 +59,8 @@ def setup(
     for index in range(3):
         plain.produce(source, value=b"%d" % index)
     assert plain.flush(30) == 0
-    consumer = BatchConsumer(kafka, f"{run}.group", [source])
+    consumer = BatchConsumer(kafka, f"{run}.group")
+    consumer.subscribe([source])
     assert len(poll_values(consumer, 3)) >= 3, "consumer got no records"
     yield kafka, run, source, out, consumer
     consumer.close()
@@ -68,6 +69,7 @@ def setup(
 def test_outputs_and_offsets_with_their_note_commit_together(setup, brokers: Brokers) -> None:
     kafka, run, source, out, consumer = setup
     producer = TransactionalProducer(kafka, f"{run}.tx")
+    producer.start()
     committer = ExactlyOnceCommitter(producer, consumer)
     committer.commit_batch([OutRecord(out, b"k", b"v")], {(source, 0): Position(1, "v1:3:")})
     assert not producer.in_transaction
@@ -87,6 +89,7 @@ def test_a_failing_transaction_is_aborted_retried_and_never_visible(
     for future in client.incremental_alter_configs([resource]).values():
         future.result()
     producer = TransactionalProducer(kafka, f"{run}.tx", attempts=2)
+    producer.start()
     committer = ExactlyOnceCommitter(producer, consumer)
     with pytest.raises(TransactionError, match="aborted 2 times"):
         committer.commit_batch(
@@ -110,8 +113,10 @@ def test_a_failing_transaction_is_aborted_retried_and_never_visible(
 def test_a_second_producer_with_the_same_transactional_id_fences_the_first(setup) -> None:
     kafka, run, _, out, consumer = setup
     first = TransactionalProducer(kafka, f"{run}.tx")
+    first.start()
     ExactlyOnceCommitter(first, consumer).commit_batch([OutRecord(out, None, b"1")], {})
     second = TransactionalProducer(kafka, f"{run}.tx")
+    second.start()
     with pytest.raises(KafkaFatalError):
         ExactlyOnceCommitter(first, consumer).commit_batch([OutRecord(out, None, b"2")], {})
     ExactlyOnceCommitter(second, consumer).commit_batch([OutRecord(out, None, b"3")], {})
@@ -126,6 +131,7 @@ def test_offsets_of_a_member_the_group_moved_on_from_are_refused_without_retryin
     stale = consumer.consumer_group_metadata()
     consumer.close()  # leaves the group: the metadata now names a member it does not have
     producer = TransactionalProducer(kafka, f"{run}.tx")
+    producer.start()
     with pytest.raises(GroupFenced, match=r"UNKNOWN_MEMBER_ID|ILLEGAL_GENERATION"):
         producer.transact([OutRecord(out, b"k", b"v")], {(source, 0): Position(3)}, stale)
     assert not producer.in_transaction

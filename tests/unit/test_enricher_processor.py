@@ -8,9 +8,9 @@ from collections.abc import Sequence
 
 import orjson
 from clickstream_common.contracts import User, event_id
+from clickstream_common.delivery import AtLeastOnceCommitter
 from clickstream_common.metrics import Metrics
 from clickstream_common.records import (
-    AtLeastOnceCommitter,
     BatchFenced,
     OutRecord,
     Position,

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from clickstream_common.kafka import _to_record
+from clickstream_common.kafka.messages import to_record
 from clickstream_common.records import Record
 
 
 class FakeMessage:
-    """What `_to_record` reads of a confluent_kafka.Message."""
+    """What `to_record` reads of a confluent_kafka.Message."""
 
     def __init__(self, headers: list[tuple[str, bytes | None]] | None) -> None:
         self._headers = headers
@@ -35,7 +35,7 @@ class FakeMessage:
 
 
 def test_every_field_lands_by_name() -> None:
-    record = _to_record(FakeMessage([("a", b"1"), ("b", None)]))  # type: ignore[arg-type]
+    record = to_record(FakeMessage([("a", b"1"), ("b", None)]))  # type: ignore[arg-type]
     assert type(record) is Record
     assert record == Record(
         topic="users",
@@ -50,4 +50,4 @@ def test_every_field_lands_by_name() -> None:
 
 
 def test_no_headers_is_an_empty_tuple() -> None:
-    assert _to_record(FakeMessage(None)).headers == ()  # type: ignore[arg-type]
+    assert to_record(FakeMessage(None)).headers == ()  # type: ignore[arg-type]

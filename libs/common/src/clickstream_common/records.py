@@ -1,5 +1,6 @@
 """A broker-neutral view of Kafka records, and the ports domain code reaches Kafka through (record
-source, sink, batch committer), so it needs no client imports."""
+source, sink, rebalance listener, and the errors they raise), so it needs no client imports. The
+delivery strategies built on them are in `clickstream_common.delivery`."""
 
 from __future__ import annotations
 
@@ -44,6 +45,15 @@ class AsyncOffsetCommits(Protocol):
     def commit_async(self, next_offsets: Mapping[PartitionKey, int]) -> None: ...
 
 
+class RebalanceListener(Protocol):
+    """Told which partitions a consumer takes over and gives up; both run inside its poll, on the
+    caller's thread, between batches. Partitions lost (the group moved on without this member)
+    reach `on_revoke` too: either way, what was read of them is no longer this member's."""
+
+    def on_assign(self, partitions: list[PartitionKey]) -> None: ...
+    def on_revoke(self, partitions: list[PartitionKey]) -> None: ...
+
+
 class RecordSink(Protocol):
     """What it needs from a producer: `flush` raises unless everything sent was acknowledged."""
 
@@ -71,47 +81,10 @@ class BatchFenced(RuntimeError):
         self.partitions = list(partitions)
 
 
-class BatchCommitter(Protocol):
-    """The delivery strategy: how one batch's outputs, and the input positions they complete,
-    reach Kafka. `commit_batch` returns once both are durable and raises otherwise, in which case
-    none of the batch may be counted as done.
-
-    `exactly_once` says whether outputs and positions commit atomically; only then may a position
-    carry a note of progress past its offset, and `resume` return it to a partition's next owner.
-    """
-
-    @property
-    def exactly_once(self) -> bool: ...
-    def commit_batch(
-        self, outputs: Sequence[OutRecord], positions: Mapping[PartitionKey, Position]
-    ) -> None: ...
-    def resume(self, partitions: Sequence[PartitionKey]) -> dict[PartitionKey, Position]: ...
+class TransactionError(RuntimeError):
+    """A transaction was aborted and could not be completed on retry; nothing of it is visible."""
 
 
-class AtLeastOnceCommitter:
-    """Outputs first, acknowledged; then the offsets. A crash between the two re-emits the batch's
-    outputs on restart, each with the same event_id.
-
-    The offsets are committed asynchronously: they only ever cover acknowledged outputs, so the
-    coordinator's answer need not hold up the next batch (a synchronous commit was a fifth of each
-    batch's time). The source commits what is unconfirmed on revoke and on close.
-    """
-
-    exactly_once = False
-
-    def __init__(self, sink: RecordSink, source: AsyncOffsetCommits) -> None:
-        self._sink = sink
-        self._source = source
-
-    def commit_batch(
-        self, outputs: Sequence[OutRecord], positions: Mapping[PartitionKey, Position]
-    ) -> None:
-        if outputs:
-            self._sink.send_all(outputs)
-            self._sink.flush()
-        if positions:
-            self._source.commit_async({partition: p.offset for partition, p in positions.items()})
-
-    def resume(self, partitions: Sequence[PartitionKey]) -> dict[PartitionKey, Position]:
-        """Nothing beyond the committed offset, where the consumer resumes by itself."""
-        return {}
+class GroupFenced(TransactionError):
+    """The offsets were refused because the group has a newer generation than the metadata they
+    came with: trying again with it cannot succeed, so the transaction is aborted at once."""

@@ -27,12 +27,12 @@ from typing import Literal
 
 from clickstream_common.contracts import BadRecord, Click, decode_click, encode_json, event_id
 from clickstream_common.dead_letter import dead_letter
+from clickstream_common.delivery import BatchCommitter
 from clickstream_common.lifecycle import Shutdown
 from clickstream_common.logging import get_logger
 from clickstream_common.lookup import Found
 from clickstream_common.metrics import Metrics
 from clickstream_common.records import (
-    BatchCommitter,
     BatchFenced,
     OutRecord,
     PartitionKey,

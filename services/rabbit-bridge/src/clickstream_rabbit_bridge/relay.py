@@ -131,6 +131,9 @@ class Relay:
         while self._in_flight:
             self._settle(self._in_flight.popleft())
 
+    def on_assign(self, _partitions: list[PartitionKey]) -> None:
+        """Nothing to do: the relay keeps no state per partition."""
+
     def on_revoke(self, _partitions: list[PartitionKey]) -> None:
         """Runs inside `poll_batch`: what was read of the partitions is settled before they go."""
         self.settle_all()

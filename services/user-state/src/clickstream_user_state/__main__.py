@@ -41,6 +41,7 @@ class Container(ServiceContainer):
             providers.Factory(TopicSpec, settings.provided.users_dlq_topic),
         ),
         store=store,
+        reader=reader,
         loader=loader,
         router=ServiceContainer.router,
         metrics=metrics,

@@ -1,12 +1,13 @@
-"""user-state's start-up, in order: its topics, the API (answering 503 until the table is
-ready), then the restore of the users table with the cyclic collector paused, and serving."""
+"""user-state's start-up, in order: its topics; the users topic's partitions assigned; the
+restore of the table with the cyclic collector paused; then serving. The API answers from the
+first moment, with 503 until the table has caught up."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from clickstream_common.http import Router
-from clickstream_common.kafka import TopicSpec, ensure_topics
+from clickstream_common.kafka import TableReader, TopicSpec, ensure_topics
 from clickstream_common.lifecycle import Shutdown
 from clickstream_common.logging import get_logger
 from clickstream_common.metrics import Metrics
@@ -27,6 +28,7 @@ class UserStateService:
         kafka: KafkaSettings,
         topics: Sequence[TopicSpec],
         store: UserStore,
+        reader: TableReader,
         loader: UsersLoader,
         router: Router,
         metrics: Metrics,
@@ -34,6 +36,7 @@ class UserStateService:
     ) -> None:
         self._kafka = kafka
         self._topics = topics
+        self._reader = reader
         self._loader = loader
         self._shutdown = shutdown
         build_routes(router, store, lambda: loader.ready, metrics)
@@ -44,6 +47,7 @@ class UserStateService:
 
     def run(self) -> None:
         ensure_topics(self._kafka, self._topics)
+        self._reader.start()
         log.info("user-state started", users_topic=self._topics[0].name)
         pause_collection()
         self._loader.run(self._shutdown)
