@@ -12,14 +12,13 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer, Topic
 from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_fixed
 
 from clickstream_common.bounded import CallOverran, call_within
-from clickstream_common.kafka.client_log import LIBRDKAFKA_LOG
 from clickstream_common.kafka.errors import (
     REBALANCING,
     GroupFenced,
     KafkaFatalError,
     TransactionError,
 )
-from clickstream_common.kafka.producer import produce
+from clickstream_common.kafka.producer import produce, producer_config
 from clickstream_common.logging import get_logger
 from clickstream_common.records import OutRecord, PartitionKey, Position
 from clickstream_common.settings import KafkaSettings
@@ -66,15 +65,7 @@ class TransactionalProducer:
         self._timeout = timeout
         self._attempts = attempts
         self._call_step = call_step
-        self._config: dict[str, Any] = {
-            **settings.client_config(),
-            "transactional.id": transactional_id,
-            "enable.idempotence": True,
-            "linger.ms": 5,
-            "compression.type": "lz4",
-            "logger": LIBRDKAFKA_LOG,
-            **(options or {}),
-        }
+        self._config = producer_config(settings, options, **{"transactional.id": transactional_id})
         self._lock = threading.Lock()
         self._failures: list[str] = []
         self._fatal: str | None = None
