@@ -47,15 +47,19 @@ class EnricherService:
         return self._consuming
 
     def run(self) -> None:
+        try:
+            self._run()
+        except UserStateUnavailable:
+            # Only raised once shutdown was requested: whatever waited for user-state stays
+            # uncommitted and is read again on restart.
+            log.info("stopped while waiting for user-state")
+
+    def _run(self) -> None:
         settings = self._settings
         ensure_topics(settings.kafka, self._topics)
         self._committer.start()
         log.info("waiting for user-state to load the users table", url=settings.user_state_url)
-        try:
-            self._users.wait_ready()
-        except UserStateUnavailable:
-            log.info("stopped while waiting for user-state")
-            return
+        self._users.wait_ready()
         self._consumer.subscribe([settings.clicks_topic], self._processor)
         self._consuming = True
         log.info(
