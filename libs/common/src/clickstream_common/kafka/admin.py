@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+from tenacity import RetryError, Retrying, retry_if_result, stop_after_delay, wait_fixed
 
 from clickstream_common.kafka.client_log import LIBRDKAFKA_LOG
 from clickstream_common.kafka.errors import KafkaFatalError
@@ -21,7 +22,12 @@ class TopicSpec:
 
 
 def ensure_topics(settings: KafkaSettings, specs: Iterable[TopicSpec], timeout: float = 30) -> None:
-    """Create missing topics; existing ones are left as they are."""
+    """Create missing topics and wait until the broker lists them; existing ones are left as
+    they are.
+
+    The controller answers a create before every broker's metadata has the topic: a client
+    already connected (a reader started right after) could otherwise be told it does not exist.
+    """
     admin = AdminClient({**settings.client_config(), "logger": LIBRDKAFKA_LOG})  # type: ignore[dict-item]
     try:
         existing = set(admin.list_topics(timeout=timeout).topics)
@@ -47,3 +53,27 @@ def ensure_topics(settings: KafkaSettings, specs: Iterable[TopicSpec], timeout: 
         except KafkaException as exc:
             if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                 raise KafkaFatalError(f"cannot create topic {topic}: {exc}") from exc
+    _await_listed(admin, {spec.topic for spec in wanted}, timeout)
+
+
+def _await_listed(admin: AdminClient, topics: set[str], timeout: float) -> None:
+    def unlisted() -> set[str]:
+        listed = admin.list_topics(timeout=timeout).topics
+        return {
+            name
+            for name in topics
+            if name not in listed
+            or listed[name].error is not None
+            or not listed[name].partitions
+            or any(p.leader < 0 for p in listed[name].partitions.values())
+        }
+
+    retrying = Retrying(
+        retry=retry_if_result(bool), stop=stop_after_delay(timeout), wait=wait_fixed(0.1)
+    )
+    try:
+        retrying(unlisted)
+    except RetryError:
+        raise KafkaFatalError(
+            f"topics {sorted(topics)} created but not listed by the broker after {timeout:g} s"
+        ) from None
