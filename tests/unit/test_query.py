@@ -638,7 +638,10 @@ ON = "ON Clicks.user_id = Users.user_id"
             f"SELECT Users.level {JOIN} GROUP BY Users.level HAVING Users.level = 'GOLD'",
             "unsupported construct: GROUP BY",
         ),
-        (f"SELECT Users.level {JOIN} HAVING Users.level = 'GOLD'", "unsupported construct: HAVING"),
+        (
+            f"SELECT Users.level {JOIN} HAVING Users.level = 'GOLD'",
+            "unsupported construct: aggregation without GROUP BY a window",
+        ),
         (f"SELECT Clicks.page {JOIN} ORDER BY Clicks.page", "unsupported construct: ORDER BY"),
         (f"SELECT Clicks.page {JOIN} LIMIT 10", "unsupported construct: LIMIT"),
         (f"SELECT Clicks.page {JOIN} LIMIT 10 OFFSET 5", "unsupported construct: LIMIT"),
@@ -655,8 +658,8 @@ ON = "ON Clicks.user_id = Users.user_id"
             f"SELECT SUM(Clicks.page) OVER (PARTITION BY Users.level) AS s {JOIN}",
             "unsupported construct: window function",
         ),
-        (f"SELECT COUNT(*) AS n {JOIN}", "unsupported construct: aggregate function COUNT"),
-        (f"SELECT MAX(Clicks.page) {JOIN}", "unsupported construct: aggregate function MAX"),
+        (f"SELECT COUNT(*) AS n {JOIN}", "aggregation without GROUP BY a window"),
+        (f"SELECT MAX(Clicks.page) {JOIN}", "aggregation without GROUP BY a window"),
         (
             f"SELECT Clicks.page {JOIN} WHERE UPPER(Users.level) = 'PLATINUM'",
             "unsupported construct: function call UPPER",
@@ -892,7 +895,7 @@ def test_refusal_points_at_the_offending_expression() -> None:
 def test_refusals_are_reported_in_clause_order() -> None:
     with pytest.raises(QueryError, match="unsupported construct: DISTINCT"):
         compile_query(f"SELECT DISTINCT Clicks.page {JOIN} ORDER BY Clicks.page LIMIT 1")
-    with pytest.raises(QueryError, match="unsupported construct: GROUP BY"):
+    with pytest.raises(QueryError, match="unsupported construct: ORDER BY"):
         compile_query(f"SELECT COUNT(*) {JOIN} GROUP BY Users.level ORDER BY 1")
 
 

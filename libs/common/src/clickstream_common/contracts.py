@@ -76,7 +76,7 @@ def _clip(name: str) -> str:
     return clipped + "..." if len(name) > _MAX_REASON_NAME_CHARS else clipped
 
 
-def _object(record: Record, max_bytes: int, fields: frozenset[str]) -> dict[str, Any]:
+def _object(record: Record, max_bytes: int, fields: frozenset[str] | None) -> dict[str, Any]:
     value = record.value
     if value is None:
         raise BadRecord("null value")
@@ -93,7 +93,7 @@ def _object(record: Record, max_bytes: int, fields: frozenset[str]) -> dict[str,
         raise BadRecord(f"not JSON: {exc}") from None
     if parsed.__class__ is not dict:
         raise BadRecord(f"not a JSON object: {type(parsed).__name__}")
-    if not fields.issuperset(parsed):
+    if fields is not None and not fields.issuperset(parsed):
         unknown = next(name for name in parsed if name not in fields)
         raise BadRecord(f"unknown field: {_clip(unknown)}")
     return parsed
@@ -185,6 +185,31 @@ def decode_click(record: Record, max_bytes: int = MAX_RECORD_BYTES) -> Click:
         device=_text(obj, "device", MAX_DEVICE_CHARS),
         agent=_text(obj, "agent", MAX_AGENT_CHARS),
         event_time_ms=event_time_ms,
+    )
+
+
+def decode_event(record: Record, max_bytes: int = MAX_RECORD_BYTES) -> tuple[dict[str, Any], int]:
+    """A record of a stream an earlier query wrote (VipActions, say): any JSON object keyed by
+    its `user_id`, whose `event_time` is epoch milliseconds or the ISO form VipActions carry
+    (absent: the record's timestamp). Returns the row and its event time in milliseconds."""
+    if record.key is None:
+        raise BadRecord("null key: a record must be keyed by user_id")
+    obj = _object(record, max_bytes, None)
+    if _key_text(record.key) != _user_id(obj):
+        raise BadRecord("key does not match user_id")
+    event_time = obj.get("event_time")
+    if event_time is None:
+        return obj, record.timestamp_ms
+    if event_time.__class__ is int and 0 <= event_time <= MAX_EVENT_TIME_MS:
+        return obj, event_time
+    if event_time.__class__ is str:
+        try:
+            return obj, parse_event_time(event_time)
+        except ValueError:
+            pass
+    raise BadRecord(
+        "wrong type: event_time must be epoch milliseconds or an ISO-8601 UTC time such as "
+        "2026-12-03T10:00:00.000Z"
     )
 
 

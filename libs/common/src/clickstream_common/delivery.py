@@ -41,6 +41,14 @@ class BatchCommitter(Protocol):
         self, outputs: Sequence[OutRecord], positions: Mapping[PartitionKey, Position]
     ) -> None: ...
     def resume(self, partitions: Sequence[PartitionKey]) -> dict[PartitionKey, Position]: ...
+    def durable_offsets(self) -> Mapping[PartitionKey, int]:
+        """Per partition, the committed offset a restart would resume from at the earliest:
+        state derived from records below it can no longer be replayed."""
+        ...
+
+
+class ConfirmingSource(AsyncOffsetCommits, Protocol):
+    def confirmed_offsets(self) -> Mapping[PartitionKey, int]: ...
 
 
 class AtLeastOnceCommitter:
@@ -54,7 +62,7 @@ class AtLeastOnceCommitter:
 
     exactly_once = False
 
-    def __init__(self, sink: RecordSink, source: AsyncOffsetCommits) -> None:
+    def __init__(self, sink: RecordSink, source: ConfirmingSource) -> None:
         self._sink = sink
         self._source = source
 
@@ -73,6 +81,10 @@ class AtLeastOnceCommitter:
     def resume(self, partitions: Sequence[PartitionKey]) -> dict[PartitionKey, Position]:
         """Nothing beyond the committed offset, where the consumer resumes by itself."""
         return {}
+
+    def durable_offsets(self) -> Mapping[PartitionKey, int]:
+        """Only what the coordinator confirmed: an asynchronous commit may still fail."""
+        return self._source.confirmed_offsets()
 
 
 class TransactionalSink(Protocol):
@@ -110,6 +122,7 @@ class ExactlyOnceCommitter:
     def __init__(self, producer: TransactionalSink, consumer: GroupMember) -> None:
         self._producer = producer
         self._consumer = consumer
+        self._durable: dict[PartitionKey, int] = {}
 
     def start(self) -> None:
         """`init_transactions`: fences a previous instance with the same transactional id and
@@ -129,6 +142,11 @@ class ExactlyOnceCommitter:
             )
         except GroupFenced as exc:
             raise BatchFenced(self._consumer.rewind(), str(exc)) from exc
+        self._durable.update((partition, p.offset) for partition, p in positions.items())
+
+    def durable_offsets(self) -> Mapping[PartitionKey, int]:
+        """What the last committed transactions committed: durable once `commit_batch` returns."""
+        return self._durable
 
     def resume(self, partitions: Sequence[PartitionKey]) -> dict[PartitionKey, Position]:
         # A transaction a dead instance left open holds the answer back until it is aborted:

@@ -20,12 +20,14 @@ class Record(NamedTuple):
 
 
 class OutRecord(NamedTuple):
-    """A record to produce; headers are UTF-8 strings on the wire."""
+    """A record to produce; headers are UTF-8 strings on the wire. `partition` None: by key, as
+    the default partitioner places it; set for a changelog, whose partition is its input's."""
 
     topic: str
     key: bytes | None
     value: bytes | None
     headers: tuple[tuple[str, str], ...] = ()
+    partition: int | None = None
 
 
 PartitionKey = tuple[str, int]

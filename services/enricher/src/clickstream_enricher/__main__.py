@@ -1,5 +1,7 @@
-"""enricher: the streaming query (by default the seed's SQL), joining each batch of clicks to
-user-state and delivering the rows it selects to Kafka, at least once or exactly once.
+"""enricher: the streaming query (by default the seed's SQL). A join query looks each batch of
+clicks up in user-state and delivers the rows it selects; a windowed query aggregates one
+stream into sessions or per-day rows, with its state in a changelog topic. Either delivers to
+Kafka at least once or exactly once.
 
 Configured only by environment variables: README.md § The services lists them and their defaults.
 """
@@ -11,6 +13,7 @@ import sys
 from clickstream_common.delivery import AtLeastOnceCommitter, ExactlyOnceCommitter
 from clickstream_common.kafka import (
     BatchConsumer,
+    ChangelogReader,
     CheckedProducer,
     TopicSpec,
     TransactionalProducer,
@@ -19,18 +22,21 @@ from clickstream_common.metrics import Metrics
 from clickstream_common.service import ServiceContainer, closing, run_service
 from dependency_injector import providers
 
+from clickstream_enricher.aggregating import WindowProcessor, WindowTopics
 from clickstream_enricher.pending import PendingClicks
 from clickstream_enricher.processor import ClickProcessor, OutputTopics
 from clickstream_enricher.service import EnricherService
 from clickstream_enricher.settings import Settings
 from clickstream_enricher.user_state_client import UserStateClient
+from clickstream_enricher.windows.operator import WindowOperator
+from clickstream_enricher.windows.watermarks import Watermarks
 
 
 class Container(ServiceContainer):
     settings = providers.Dependency(instance_of=Settings)
     metrics = providers.Singleton(Metrics, "enricher", runtime=True)
     partitions = settings.provided.topic_partitions
-    users = closing(UserStateClient, settings.provided.user_state_url, ServiceContainer.shutdown)
+    windows = settings.provided.windows
     consumer = closing(BatchConsumer, settings.provided.kafka, settings.provided.consumer_group)
     # ENRICHER_DELIVERY picks the strategy; only the chosen one's producer is ever created.
     producer = providers.Selector(
@@ -45,7 +51,10 @@ class Container(ServiceContainer):
         at_least_once=providers.Singleton(AtLeastOnceCommitter, producer, consumer),
         exactly_once=providers.Singleton(ExactlyOnceCommitter, producer, consumer),
     )
-    processor = providers.Singleton(
+
+    # The join: clicks looked up in user-state.
+    users = closing(UserStateClient, settings.provided.user_state_url, ServiceContainer.shutdown)
+    join = providers.Singleton(
         ClickProcessor,
         source=consumer,
         committer=committer,
@@ -65,19 +74,54 @@ class Container(ServiceContainer):
         batch_size=settings.provided.batch_size,
         pipelined=settings.provided.pipelined,
     )
+
+    # A windowed query: one stream aggregated, its state in a changelog.
+    aggregate = providers.Singleton(
+        WindowProcessor,
+        source=consumer,
+        committer=committer,
+        query=settings.provided.query,
+        operator=providers.Singleton(
+            WindowOperator,
+            settings.provided.query,
+            providers.Factory(Watermarks, windows.allowed_lateness_ms, windows.idle_timeout_ms),
+            windows.business_timezone,
+        ),
+        changelog=closing(ChangelogReader, settings.provided.kafka, windows.changelog_topic),
+        topics=providers.Factory(
+            WindowTopics,
+            output=settings.provided.vip_actions_topic,
+            dead_letter=settings.provided.dead_letter_topic,
+            late=windows.late_topic,
+        ),
+        metrics=metrics,
+        batch_size=settings.provided.batch_size,
+    )
+
     service = providers.Singleton(
         EnricherService,
         settings=settings,
-        topics=providers.List(
-            providers.Factory(TopicSpec, settings.provided.clicks_topic, partitions),
-            providers.Factory(TopicSpec, settings.provided.vip_actions_topic, partitions),
-            providers.Factory(TopicSpec, settings.provided.dead_letter_topic, partitions),
-            providers.Factory(TopicSpec, settings.provided.unmatched_topic, partitions),
+        topics=providers.Selector(
+            settings.provided.mode,
+            join=providers.List(
+                providers.Factory(TopicSpec, settings.provided.clicks_topic, partitions),
+                providers.Factory(TopicSpec, settings.provided.vip_actions_topic, partitions),
+                providers.Factory(TopicSpec, settings.provided.dead_letter_topic, partitions),
+                providers.Factory(TopicSpec, settings.provided.unmatched_topic, partitions),
+            ),
+            aggregate=providers.List(
+                providers.Factory(TopicSpec, settings.provided.clicks_topic, partitions),
+                providers.Factory(TopicSpec, settings.provided.vip_actions_topic, partitions),
+                providers.Factory(TopicSpec, settings.provided.dead_letter_topic, partitions),
+                providers.Factory(TopicSpec, windows.late_topic, partitions),
+            ),
         ),
         committer=committer,
-        users=users,
+        users=providers.Selector(
+            settings.provided.mode, join=users, aggregate=providers.Object(None)
+        ),
         consumer=consumer,
-        processor=processor,
+        processor=providers.Selector(settings.provided.mode, join=join, aggregate=aggregate),
         shutdown=ServiceContainer.shutdown,
     )
 

@@ -1,24 +1,41 @@
-"""The enricher's start-up, in order: its topics; the delivery strategy started (exactly once,
+"""The enricher's start-up, in order: its topics (and, for a windowed query, the changelog, with
+as many partitions as its input); the delivery strategy started (exactly once,
 `init_transactions` fences and aborts what a previous instance with the same transactional id
-left open, before any offset is read); user-state ready (semantics 2: no click is processed
-before the users table is loaded); then the subscription, with the processor as the rebalance
-listener, and the query's loop until shutdown."""
+left open, before any offset is read); for the join, user-state ready (semantics 2: no click is
+processed before the users table is loaded); then the subscription, with the processor as the
+rebalance listener (a windowed query restores each partition's state there), and the query's
+loop until shutdown."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Protocol
 
 from clickstream_common.delivery import BatchCommitter
 from clickstream_common.gc_pauses import freeze_startup_heap
-from clickstream_common.kafka import BatchConsumer, TopicSpec, ensure_topics
+from clickstream_common.kafka import (
+    BatchConsumer,
+    KafkaFatalError,
+    TopicSpec,
+    ensure_topics,
+    partition_count,
+)
 from clickstream_common.lifecycle import Shutdown
 from clickstream_common.logging import get_logger
+from clickstream_common.records import PartitionKey
 
-from clickstream_enricher.processor import ClickProcessor
 from clickstream_enricher.settings import Settings
 from clickstream_enricher.user_state_client import UserStateClient, UserStateUnavailable
 
 log = get_logger(__name__)
+
+
+class QueryLoop(Protocol):
+    """`ClickProcessor` (the join) or `WindowProcessor` (a windowed query)."""
+
+    def on_assign(self, partitions: list[PartitionKey]) -> None: ...
+    def on_revoke(self, partitions: list[PartitionKey]) -> None: ...
+    def run(self, shutdown: Shutdown) -> None: ...
 
 
 class EnricherService:
@@ -28,11 +45,12 @@ class EnricherService:
         settings: Settings,
         topics: Sequence[TopicSpec],
         committer: BatchCommitter,
-        users: UserStateClient,
+        users: UserStateClient | None,
         consumer: BatchConsumer,
-        processor: ClickProcessor,
+        processor: QueryLoop,
         shutdown: Shutdown,
     ) -> None:
+        """`users` is None for a query that joins nothing."""
         self._settings = settings
         self._topics = topics
         self._committer = committer
@@ -57,23 +75,45 @@ class EnricherService:
     def _run(self) -> None:
         settings = self._settings
         ensure_topics(settings.kafka, self._topics)
+        if settings.mode == "aggregate":
+            self._ensure_changelog()
         self._committer.start()
-        log.info("waiting for user-state to load the users table", url=settings.user_state_url)
-        self._users.wait_ready()
+        if self._users is not None:
+            log.info("waiting for user-state to load the users table", url=settings.user_state_url)
+            self._users.wait_ready()
         self._consumer.subscribe([settings.clicks_topic], self._processor)
         self._consuming = True
         log.info(
             "enricher consuming",
             topic=settings.clicks_topic,
+            output=settings.vip_actions_topic,
+            mode=settings.mode,
             join=settings.query.join,
-            join_mode=settings.join_mode,
             delivery=settings.delivery,
             **(
                 {"transactional_id": settings.transactional_id}
                 if settings.delivery == "exactly_once"
                 else {}
             ),
+            **(
+                {"join_mode": settings.join_mode}
+                if settings.mode == "join"
+                else {"changelog": settings.windows.changelog_topic}
+            ),
             columns=list(settings.query.columns),
         )
         freeze_startup_heap()
         self._processor.run(self._shutdown)
+
+    def _ensure_changelog(self) -> None:
+        """One changelog partition per input partition: a partition's state follows it."""
+        settings = self._settings
+        changelog = settings.windows.changelog_topic
+        inputs = partition_count(settings.kafka, settings.clicks_topic)
+        ensure_topics(settings.kafka, [TopicSpec(changelog, inputs, compact=True)])
+        have = partition_count(settings.kafka, changelog)
+        if have != inputs:
+            raise KafkaFatalError(
+                f"changelog {changelog} has {have} partitions but its input "
+                f"{settings.clicks_topic} has {inputs}: they must match"
+            )

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from clickstream_common.settings import Env, KafkaSettings, ObservabilitySettings
 
@@ -19,6 +20,7 @@ from clickstream_enricher.query import (
     StreamNames,
     compile_query,
 )
+from clickstream_enricher.windows.plan import AggregateQuery
 
 Delivery = Literal["at_least_once", "exactly_once"]
 
@@ -43,7 +45,14 @@ class Settings:
     pending_capacity: int
     batch_size: int
     query_text: str
-    query: CompiledQuery
+    query: CompiledQuery | AggregateQuery
+    # Windowed queries only (README § Windowed queries).
+    windows: WindowSettings
+
+    @property
+    def mode(self) -> Literal["join", "aggregate"]:
+        """A row-by-row join, or a windowed aggregation (over one stream)."""
+        return "join" if isinstance(self.query, CompiledQuery) else "aggregate"
 
     @property
     def pipelined(self) -> bool:
@@ -62,6 +71,7 @@ class Settings:
         )
         query_text = _query_text(env)
         query = _compile(env, query_text, streams)
+        consumer_group = env.text("CONSUMER_GROUP", "enricher")
         join_mode: JoinMode = (
             "latest"
             if env.choice("JOIN_MODE", "as_of", ("as_of", "latest")) == "latest"
@@ -73,12 +83,12 @@ class Settings:
             == "exactly_once"
             else "at_least_once"
         )
-        consumer_group = env.text("CONSUMER_GROUP", "enricher")
+        output_topic = env.text("OUTPUT_TOPIC", env.text("VIP_ACTIONS_TOPIC", "vip-action"))
         settings = cls(
             kafka=KafkaSettings.read(env),
             observability=ObservabilitySettings.read(env, default_port=8081),
             clicks_topic=clicks_topic,
-            vip_actions_topic=env.text("VIP_ACTIONS_TOPIC", "vip-action"),
+            vip_actions_topic=output_topic,
             dead_letter_topic=env.text("CLICKS_DLQ_TOPIC", f"{clicks_topic}.dlq"),
             unmatched_topic=env.text("UNMATCHED_TOPIC", f"{clicks_topic}.unmatched"),
             topic_partitions=env.integer("TOPIC_PARTITIONS", 4, min=1, max=10_000),
@@ -94,9 +104,47 @@ class Settings:
             batch_size=env.integer("BATCH_SIZE", 1000, min=1, max=100_000),
             query_text=query_text,
             query=query,  # type: ignore[arg-type]
+            windows=WindowSettings.read(env, clicks_topic, consumer_group, _query_name(env, query)),
         )
         env.check()
         return settings
+
+
+@dataclass(frozen=True)
+class WindowSettings:
+    allowed_lateness_ms: int
+    idle_timeout_ms: int
+    business_timezone: ZoneInfo
+    late_topic: str
+    changelog_topic: str
+
+    @classmethod
+    def read(
+        cls, env: Env, input_topic: str, consumer_group: str, query_name: str
+    ) -> WindowSettings:
+        zone_name = env.text("BUSINESS_TIMEZONE", "UTC")
+        try:
+            zone = ZoneInfo(zone_name)
+        except (ZoneInfoNotFoundError, ValueError):
+            env.problems.append(
+                f"BUSINESS_TIMEZONE={zone_name!r} is not an IANA time zone such as Europe/Berlin"
+            )
+            zone = ZoneInfo("UTC")
+        return cls(
+            allowed_lateness_ms=env.integer("ALLOWED_LATENESS_MS", 30_000, min=0, max=86_400_000),
+            idle_timeout_ms=env.integer("IDLE_TIMEOUT_MS", 30_000, min=1, max=86_400_000),
+            business_timezone=zone,
+            late_topic=env.text("LATE_TOPIC", f"{input_topic}.late"),
+            changelog_topic=env.text("CHANGELOG_TOPIC", f"{consumer_group}-{query_name}-changelog"),
+        )
+
+
+def _query_name(env: Env, query: CompiledQuery | AggregateQuery | None) -> str:
+    """QUERY_NAME, else the query file's name (queries/vip-sessions.sql: vip-sessions), else the
+    stream it inserts into."""
+    path = env.optional_str("ENRICHER_QUERY_FILE")
+    default = Path(path).stem if path else (query.target.lower() if query else "query")
+    return env.text("QUERY_NAME", default)
 
 
 def _query_text(env: Env) -> str:
@@ -112,11 +160,20 @@ def _query_text(env: Env) -> str:
     return inline or DEFAULT_QUERY
 
 
-def _compile(env: Env, text: str, streams: StreamNames) -> CompiledQuery | None:
+def _compile(env: Env, text: str, streams: StreamNames) -> CompiledQuery | AggregateQuery | None:
     try:
         query = compile_query(text, streams)
     except QueryError as exc:
         env.problems.append(f"ENRICHER_QUERY: {exc}")
+        return None
+    if isinstance(query, AggregateQuery) and query.join is not None:
+        # Compiled and checked, but the loop that would hold clicks for their user while keeping
+        # each user's clicks in offset order (so replays stay idempotent) is not built yet.
+        env.problems.append(
+            "ENRICHER_QUERY: a windowed query over the join is not supported yet; aggregate the "
+            "stream the join query writes instead (FROM VipActions GROUP BY SESSION(...), with "
+            "CLICKS_STREAM=VipActions and CLICKS_TOPIC set to its topic)"
+        )
         return None
     if query.target.lower() != streams.output.lower():
         env.problems.append(

@@ -1,5 +1,5 @@
-"""confluent-kafka adapters: batch consume, table read, checked and transactional produce, topic
-admin.
+"""confluent-kafka adapters: batch consume, table read, changelog restore, checked and
+transactional produce, topic admin.
 
 The services see `Record` / `OutRecord` only. Offsets are committed explicitly, and only by the
 caller once the work they cover is done (or, exactly once, in the transaction holding that work's
@@ -8,7 +8,8 @@ protocol I/O: `BatchConsumer.subscribe`, `TableReader.start` and `TransactionalP
 The delivery strategies built on these are in `clickstream_common.delivery`.
 """
 
-from clickstream_common.kafka.admin import TopicSpec, ensure_topics
+from clickstream_common.kafka.admin import TopicSpec, ensure_topics, partition_count
+from clickstream_common.kafka.changelog import ChangelogReader
 from clickstream_common.kafka.consumer import BatchConsumer
 from clickstream_common.kafka.errors import (
     DeliveryError,
@@ -22,6 +23,7 @@ from clickstream_common.kafka.transactions import TransactionalProducer
 
 __all__ = [
     "BatchConsumer",
+    "ChangelogReader",
     "CheckedProducer",
     "DeliveryError",
     "GroupFenced",
@@ -31,4 +33,5 @@ __all__ = [
     "TransactionError",
     "TransactionalProducer",
     "ensure_topics",
+    "partition_count",
 ]

@@ -77,3 +77,17 @@ def _await_listed(admin: AdminClient, topics: set[str], timeout: float) -> None:
         raise KafkaFatalError(
             f"topics {sorted(topics)} created but not listed by the broker after {timeout:g} s"
         ) from None
+
+
+def partition_count(settings: KafkaSettings, topic: str, timeout: float = 30) -> int:
+    """How many partitions `topic` has (a changelog must have as many as its input)."""
+    admin = AdminClient({**settings.client_config(), "logger": LIBRDKAFKA_LOG})  # type: ignore[dict-item]
+    try:
+        meta = admin.list_topics(topic, timeout=timeout).topics.get(topic)
+    except KafkaException as exc:
+        raise KafkaFatalError(
+            f"cannot reach Kafka at {settings.bootstrap_servers}: {exc.args[0]}"
+        ) from None
+    if meta is None or meta.error is not None or not meta.partitions:
+        raise KafkaFatalError(f"topic {topic!r} not found")
+    return len(meta.partitions)

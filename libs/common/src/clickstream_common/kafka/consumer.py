@@ -78,6 +78,7 @@ class BatchConsumer:
         self._listener: RebalanceListener | None = None
         # Offsets handed to `commit_async`, the latest per partition, until one is accepted.
         self._unconfirmed: dict[PartitionKey, int] = {}
+        self._confirmed: dict[PartitionKey, int] = {}
         self._commit_failure: KafkaError | None = None
         self._recommit = False
 
@@ -115,6 +116,7 @@ class BatchConsumer:
     def _forget(self, keys: list[PartitionKey]) -> None:
         for key in keys:
             self._unconfirmed.pop(key, None)
+            self._confirmed.pop(key, None)
 
     def consumer_group_metadata(self) -> Any:
         """The group's generation and member id, opaque: a transaction commits offsets with it, so
@@ -153,8 +155,8 @@ class BatchConsumer:
         if error is None or error.code() == KafkaError._NO_OFFSET:
             for tp in partitions:
                 key = (tp.topic, tp.partition)
-                if tp.error is None and self._unconfirmed.get(key) == tp.offset:
-                    del self._unconfirmed[key]
+                if tp.error is None:
+                    self._confirm(key, tp.offset)
             return
         if error.code() in REBALANCING:
             log.warning("commit refused during a rebalance", error=str(error))
@@ -188,8 +190,18 @@ class BatchConsumer:
             log.warning("commit refused during a rebalance", error=str(error))
             return
         for key, offset in next_offsets.items():
-            if self._unconfirmed.get(key) == offset:
-                del self._unconfirmed[key]
+            self._confirm(key, offset)
+
+    def _confirm(self, key: PartitionKey, offset: int) -> None:
+        if self._unconfirmed.get(key) == offset:
+            del self._unconfirmed[key]
+        if offset > self._confirmed.get(key, -1):
+            self._confirmed[key] = offset
+
+    def confirmed_offsets(self) -> Mapping[PartitionKey, int]:
+        """The offsets the coordinator has confirmed, per partition this member holds: what a
+        restart would resume from at the earliest."""
+        return self._confirmed
 
     @retry(
         retry=retry_if_exception(_coordinator_passing),

@@ -26,13 +26,23 @@ def produce(
     """
     while True:
         try:
-            producer.produce(
-                record.topic,
-                value=record.value,
-                key=record.key,
-                headers=list(record.headers) if record.headers else None,
-                on_delivery=on_delivery,
-            )
+            if record.partition is None:
+                producer.produce(
+                    record.topic,
+                    value=record.value,
+                    key=record.key,
+                    headers=list(record.headers) if record.headers else None,
+                    on_delivery=on_delivery,
+                )
+            else:
+                producer.produce(
+                    record.topic,
+                    value=record.value,
+                    key=record.key,
+                    partition=record.partition,
+                    headers=list(record.headers) if record.headers else None,
+                    on_delivery=on_delivery,
+                )
             return
         except BufferError:
             # The local queue is full: serve delivery reports to make room, then retry.

@@ -3,9 +3,11 @@ row and predicate types, and the compile-time operands (a column of one side, or
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final, Literal, TypeAlias
+
+from clickstream_enricher.rows import Getter, Predicate, Row, Truth
 
 DEFAULT_QUERY: Final[str] = """INSERT INTO VipActions
      SELECT
@@ -28,11 +30,8 @@ CLICK_COLUMNS: Final[tuple[str, ...]] = (
 USER_COLUMNS: Final[tuple[str, ...]] = ("user_id", "name", "level")
 JOIN_KEY: Final[str] = "user_id"
 
-Row: TypeAlias = Mapping[str, object]
-Truth: TypeAlias = bool | None
-"""SQL three-valued logic: None is UNKNOWN."""
-Predicate: TypeAlias = Callable[[Row, Row | None], Truth]
-Getter: TypeAlias = Callable[[Row, Row | None], object]
+__all__ = ["Getter", "Predicate", "Row", "Truth"]  # the row vocabulary, for the compiler's parts
+
 Side: TypeAlias = Literal["click", "user"]
 
 SCHEMA: Final[dict[Side, tuple[str, ...]]] = {"click": CLICK_COLUMNS, "user": USER_COLUMNS}

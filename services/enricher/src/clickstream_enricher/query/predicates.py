@@ -27,7 +27,7 @@ from clickstream_enricher.query.refusals import (
     strip_parens,
     unsupported,
 )
-from clickstream_enricher.query.scope import Scope
+from clickstream_enricher.query.scope import Resolver
 
 _KIND_BY_TYPE: Final[dict[type, str]] = {str: "str", int: "num", float: "num", bool: "bool"}
 _TYPES_BY_KIND: Final[dict[str, frozenset[type]]] = {
@@ -66,7 +66,7 @@ def _literal_value(node: exp.Literal) -> object:
         raise unsupported("numeric literal", node) from None
 
 
-def _operand(node: exp.Expression, scope: Scope) -> Operand:
+def operand(node: exp.Expression, scope: Resolver) -> Operand:
     node = strip_parens(node)
     if isinstance(node, exp.Column):
         return scope.resolve(node)
@@ -77,7 +77,7 @@ def _operand(node: exp.Expression, scope: Scope) -> Operand:
     if isinstance(node, exp.Null):
         return Const(None)
     if isinstance(node, exp.Neg):
-        inner = _operand(node.this, scope)
+        inner = operand(node.this, scope)
         if isinstance(inner, Const) and _kind(inner.value) == "num":
             value = inner.value
             assert isinstance(value, int | float)
@@ -88,7 +88,7 @@ def _operand(node: exp.Expression, scope: Scope) -> Operand:
     raise unsupported(describe(node), node)
 
 
-def _getter(col: Col) -> Getter:
+def getter(col: Col) -> Getter:
     name = col.name
     if col.side == "click":
         return lambda click, user: click.get(name)
@@ -131,7 +131,7 @@ def _compare(op: Callable[[Any, Any], Any], left: Operand, right: Operand) -> Pr
         left, right, op = right, left, _FLIPPED[op]
     assert isinstance(left, Col)
     if isinstance(right, Col):
-        get_a, get_b = _getter(left), _getter(right)
+        get_a, get_b = getter(left), getter(right)
 
         def col_col(click: Row, user: Row | None) -> Truth:
             return _compare_values(op, get_a(click, user), get_b(click, user))
@@ -205,7 +205,7 @@ def _in_list(operand: Operand, items: list[Operand], node: exp.Expression) -> Pr
 
     if isinstance(operand, Const):
         return _constant(test(operand.value))
-    get = _getter(operand)
+    get = getter(operand)
     return lambda click, user: test(get(click, user))
 
 
@@ -250,7 +250,7 @@ def _not(inner: Predicate) -> Predicate:
     return negated
 
 
-def predicate(node: exp.Expression, scope: Scope) -> Predicate:
+def predicate(node: exp.Expression, scope: Resolver) -> Predicate:
     node = strip_parens(node)
     if isinstance(node, exp.And):
         return _and(predicate(node.this, scope), predicate(node.expression, scope))
@@ -260,25 +260,25 @@ def predicate(node: exp.Expression, scope: Scope) -> Predicate:
         return _not(predicate(node.this, scope))
     op = _OPS.get(type(node))
     if op is not None:
-        return _compare(op, _operand(node.this, scope), _operand(node.expression, scope))
+        return _compare(op, operand(node.this, scope), operand(node.expression, scope))
     if isinstance(node, exp.In):
         if node.args.get("query") is not None:
             raise unsupported("subquery", node)
         refuse_extra_args(node, frozenset({"this", "expressions"}))
         if not node.expressions:
             raise unsupported("empty IN list", node)
-        items = [_operand(e, scope) for e in node.expressions]
-        return _in_list(_operand(node.this, scope), items, node)
+        items = [operand(e, scope) for e in node.expressions]
+        return _in_list(operand(node.this, scope), items, node)
     if isinstance(node, exp.Is):
         if not isinstance(node.expression, exp.Null):
             raise unsupported(f"IS {node.expression.sql()}", node)
-        return _is_null(_operand(node.this, scope))
+        return _is_null(operand(node.this, scope))
     if isinstance(node, exp.Between):
         if node.args.get("symmetric"):
             raise unsupported("BETWEEN SYMMETRIC")
-        subject = _operand(node.this, scope)
-        low = _compare(operator.ge, subject, _operand(node.args["low"], scope))
-        high = _compare(operator.le, subject, _operand(node.args["high"], scope))
+        subject = operand(node.this, scope)
+        low = _compare(operator.ge, subject, operand(node.args["low"], scope))
+        high = _compare(operator.le, subject, operand(node.args["high"], scope))
         return _and(low, high)
     if isinstance(node, exp.Boolean):
         return _constant(bool(node.this))

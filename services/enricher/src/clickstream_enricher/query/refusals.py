@@ -102,6 +102,7 @@ _CLAUSES: Final[dict[str, str]] = {
     "kind": "SELECT AS",
 }
 SELECT_ALLOWED: Final = frozenset({"expressions", "from", "joins", "where"})
+AGGREGATE_ALLOWED: Final = SELECT_ALLOWED | {"group", "having"}
 
 
 def refuse_extra_args(node: exp.Expression, allowed: frozenset[str]) -> None:

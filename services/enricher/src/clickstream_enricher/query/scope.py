@@ -3,6 +3,8 @@ which side an unqualified column belongs to, decided once at compile time."""
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from sqlglot import exp
 
 from clickstream_enricher.query.model import (
@@ -15,6 +17,12 @@ from clickstream_enricher.query.model import (
     Side,
 )
 from clickstream_enricher.query.refusals import unsupported
+
+
+class Resolver(Protocol):
+    """What compiling an expression needs: a column reference turned into a row's column."""
+
+    def resolve(self, col: exp.Column) -> Col: ...
 
 
 class Scope:
@@ -72,3 +80,27 @@ class Scope:
         return [(c, Col("click", c)) for c in CLICK_COLUMNS] + [
             (c, Col("user", c)) for c in USER_COLUMNS if c != JOIN_KEY
         ]
+
+
+class StreamScope:
+    """One stream read without a join (for example the VipActions an earlier query wrote): its
+    columns are whatever its records carry, so any name resolves, and a column a record lacks
+    is NULL. Its rows are passed as the click side."""
+
+    def __init__(self, name: str, alias: str | None) -> None:
+        self.label = alias or name
+        self.hidden = name if alias else None
+
+    def resolve(self, col: exp.Column) -> Col:
+        if col.args.get("db") or col.args.get("catalog"):
+            raise unsupported("multi-part column name", col)
+        if isinstance(col.this, exp.Star):
+            raise unsupported("* outside the SELECT list", col)
+        qual = col.table
+        if qual and qual.lower() != self.label.lower():
+            if self.hidden is not None and qual.lower() == self.hidden.lower():
+                hint = f"{qual} is aliased as {self.label}; write {self.label}.{col.name}"
+            else:
+                hint = f"expected {self.label}"
+            raise QueryError(f"unknown stream or alias {qual!r} in {col.sql()} ({hint})")
+        return Col("click", col.name.lower())

@@ -4,10 +4,11 @@ joined to the users stream on user_id, which is the only shape a stream-table jo
 from __future__ import annotations
 
 import re
-from typing import Final, Literal
+from typing import ClassVar, Final, Literal
 
 import sqlglot
-from sqlglot import exp
+from sqlglot import exp, tokens
+from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import SqlglotError
 
 from clickstream_enricher.query.model import JOIN_KEY, Col, QueryError, Side, StreamNames
@@ -20,9 +21,17 @@ from clickstream_enricher.query.refusals import (
 from clickstream_enricher.query.scope import Scope
 
 
+class _FlinkGroupWindows(Dialect):
+    """sqlglot's default dialect, except that SESSION is a plain name, so Flink's group window
+    `SESSION(event_time, INTERVAL '30' MINUTE)` parses as the function call it is."""
+
+    class Tokenizer(tokens.Tokenizer):
+        KEYWORDS: ClassVar = {k: v for k, v in tokens.Tokenizer.KEYWORDS.items() if k != "SESSION"}
+
+
 def parse_one(sql: str) -> exp.Expression:
     try:
-        statements = [s for s in sqlglot.parse(sql) if s is not None]
+        statements = [s for s in sqlglot.parse(sql, read=_FlinkGroupWindows) if s is not None]
     except SqlglotError as e:
         message = re.sub(r"\x1b\[[0-9;]*m", "", str(e))  # sqlglot underlines with ANSI codes
         raise QueryError(f"cannot parse query: {message}") from e

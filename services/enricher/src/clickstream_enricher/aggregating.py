@@ -1,0 +1,190 @@
+"""The enricher's loop for a windowed query over one stream (the sessions over VipActions).
+
+Per batch: decode (bad records to the DLQ), filter by WHERE, hand each row to the window
+operator (late rows to `<input>.late`, with the reason), flush it, and deliver the batch's output
+rows, its changelog changes and its input positions through the delivery strategy: at least
+once, outputs and changelog acknowledged before the offsets are committed; exactly once, all
+three in one transaction. With nothing read, a flush still runs: the watermark moves with the
+wall clock, so a session closes one gap after its last click even when no one else clicks.
+
+On assignment a partition's state is restored from its changelog partition before any of its
+records is read (the rebalance listener runs inside the consumer's poll, so no record of it can
+arrive first); on revocation its state is dropped, already durable in the changelog.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Protocol
+
+from clickstream_common.contracts import BadRecord, decode_event, encode_json
+from clickstream_common.dead_letter import dead_letter
+from clickstream_common.delivery import BatchCommitter
+from clickstream_common.lifecycle import Shutdown
+from clickstream_common.logging import get_logger
+from clickstream_common.metrics import Metrics
+from clickstream_common.records import BatchFenced, OutRecord, PartitionKey, Position, RecordSource
+
+from clickstream_enricher.windows.operator import Emission, WindowOperator
+from clickstream_enricher.windows.plan import AggregateQuery
+
+log = get_logger(__name__)
+
+
+class Changelog(Protocol):
+    """A changelog topic's partitions, read whole (`ChangelogReader`)."""
+
+    @property
+    def topic(self) -> str: ...
+    def read(self, partition: int) -> Iterator[tuple[bytes, bytes | None]]: ...
+
+
+@dataclass(frozen=True)
+class WindowTopics:
+    output: str
+    dead_letter: str
+    late: str
+
+
+class WindowProcessor:
+    def __init__(
+        self,
+        *,
+        source: RecordSource,
+        committer: BatchCommitter,
+        query: AggregateQuery,
+        operator: WindowOperator,
+        changelog: Changelog,
+        topics: WindowTopics,
+        metrics: Metrics,
+        batch_size: int = 1000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._source = source
+        self._committer = committer
+        self._where = query.where
+        self._operator = operator
+        self._changelog = changelog
+        self._topics = topics
+        self._metrics = metrics
+        self._batch_size = batch_size
+        self._clock = clock
+        self._assigned: set[PartitionKey] = set()
+        for name, text in (
+            ("records_consumed", "input records read"),
+            ("records_aggregated", "input rows added to their windows"),
+            ("records_filtered", "input rows the WHERE clause dropped"),
+            ("records_dead_lettered", "malformed input records sent to the DLQ"),
+            ("records_late", "rows behind the watermark for their window, sent to <input>.late"),
+            ("window_rows", "update, final and retraction rows produced"),
+            ("windows_final", "final rows produced (windows closed)"),
+            ("changelog_records", "state changes written to the changelog"),
+            ("changelog_restored", "changelog records read back on assignment"),
+            ("batches_fenced", "batches refused because the group moved on, read again"),
+        ):
+            metrics.counter(name, text)
+        metrics.gauge("open_windows", "windows open now", lambda: operator.open_windows)
+        metrics.gauge(
+            "state_bytes", "encoded bytes of the state held", lambda: operator.state_bytes
+        )
+
+    def on_assign(self, partitions: list[PartitionKey]) -> None:
+        for topic, partition in partitions:
+            started = self._clock()
+            restored = self._operator.assign(partition, self._changelog.read(partition))
+            seconds = self._clock() - started
+            self._metrics.inc("changelog_restored", restored)
+            log.info(
+                "state restored",
+                changelog=self._changelog.topic,
+                partition=partition,
+                records=restored,
+                seconds=round(seconds, 3),
+                records_per_second=round(restored / seconds) if seconds > 0 else None,
+            )
+            self._assigned.add((topic, partition))
+
+    def on_revoke(self, partitions: list[PartitionKey]) -> None:
+        self._operator.revoke(partition for _, partition in partitions)
+        self._assigned.difference_update(partitions)
+
+    def run(self, shutdown: Shutdown) -> None:
+        while not shutdown.requested:
+            self.step(0.5)
+
+    def step(self, timeout: float) -> int:
+        """Read one batch, apply it, and deliver what it changed; returns the records read."""
+        records = self._source.poll_batch(self._batch_size, timeout)
+        outputs: list[OutRecord] = []
+        positions: dict[PartitionKey, Position] = {}
+        counts = {"aggregated": 0, "filtered": 0, "late": 0, "bad": 0}
+        where = self._where
+        operator = self._operator
+        for record in records:
+            positions[(record.topic, record.partition)] = Position(record.offset + 1)
+            try:
+                row, event_ms = decode_event(record)
+            except BadRecord as exc:
+                outputs.append(dead_letter(record, str(exc), self._topics.dead_letter))
+                counts["bad"] += 1
+                continue
+            if where is not None and where(row, None) is not True:
+                counts["filtered"] += 1
+                continue
+            late = operator.add(record.partition, record.offset, event_ms, row, None)
+            if late is None:
+                counts["aggregated"] += 1
+            else:
+                outputs.append(dead_letter(record, late, self._topics.late))
+                counts["late"] += 1
+        self._evict_committed()
+        emission = operator.flush()
+        outputs += self._outputs(emission)
+        if outputs or positions:
+            try:
+                self._committer.commit_batch(outputs, positions)
+            except BatchFenced as exc:
+                self._reread(exc)
+                return len(records)
+        metrics = self._metrics
+        metrics.inc("records_consumed", len(records))
+        metrics.inc("records_aggregated", counts["aggregated"])
+        metrics.inc("records_filtered", counts["filtered"])
+        metrics.inc("records_late", counts["late"])
+        metrics.inc("records_dead_lettered", counts["bad"])
+        metrics.inc("window_rows", len(emission.rows))
+        metrics.inc("windows_final", sum(1 for row in emission.rows if row.value["final"]))
+        metrics.inc("changelog_records", len(emission.changelog))
+        return len(records)
+
+    def _outputs(self, emission: Emission) -> list[OutRecord]:
+        output, changelog = self._topics.output, self._changelog.topic
+        records = [
+            OutRecord(output, row.user_id.encode(), encode_json(row.value)) for row in emission.rows
+        ]
+        records += [
+            OutRecord(changelog, entry.key, entry.value, partition=entry.partition)
+            for entry in emission.changelog
+        ]
+        return records
+
+    def _evict_committed(self) -> None:
+        """Keys whose windows are all closed go once no replay can reach their records."""
+        for (topic, partition), offset in self._committer.durable_offsets().items():
+            if (topic, partition) in self._assigned:
+                self._operator.committed(partition, offset)
+
+    def _reread(self, fenced: BatchFenced) -> None:
+        """Nothing of the batch was committed, and the consumer is back at the committed
+        positions: the fenced partitions' state is restored again from the changelog, which
+        holds exactly what was committed."""
+        self._metrics.inc("batches_fenced")
+        log.warning(
+            "batch refused, the group moved on; restoring and reading again",
+            reason=str(fenced),
+            partitions=fenced.partitions,
+        )
+        self.on_revoke(fenced.partitions)
+        self.on_assign(fenced.partitions)

@@ -1,0 +1,128 @@
+"""The aggregate functions, as accumulators a window keeps per aggregate.
+
+Every accumulator merges (two sessions bridged by a click become one) and encodes to JSON (the
+changelog). SQL's rules: NULLs are skipped; COUNT of nothing is 0, SUM/MIN/MAX/AVG of nothing
+NULL; values of different kinds never compare, so MIN/MAX keep the kind they saw first and skip
+the others, and SUM and AVG skip what is not a number.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, TypeAlias
+
+from clickstream_enricher.rows import Getter, Predicate, Row
+
+AggregateKind: TypeAlias = Literal[
+    "count_star", "count", "count_distinct", "sum", "min", "max", "avg"
+]
+
+
+@dataclass(frozen=True)
+class AggregateSpec:
+    """One aggregate of the SELECT list (or of HAVING): its function, its argument (None for
+    COUNT(*)) and its FILTER (WHERE ...) condition, over the (click, user) row."""
+
+    kind: AggregateKind
+    argument: Getter | None = None
+    condition: Predicate | None = None
+
+
+def _number(value: object) -> bool:
+    return value.__class__ in (int, float)
+
+
+def initial(kind: AggregateKind) -> object:
+    if kind in ("count_star", "count"):
+        return 0
+    if kind == "count_distinct":
+        return set()
+    if kind == "avg":
+        return [0, 0]
+    return None
+
+
+def add(spec: AggregateSpec, acc: object, click: Row, user: Row | None) -> object:
+    """The accumulator after one more row; a set or an AVG pair is changed in place."""
+    if spec.condition is not None and spec.condition(click, user) is not True:
+        return acc
+    kind = spec.kind
+    if kind == "count_star":
+        return acc + 1  # type: ignore[operator]
+    assert spec.argument is not None
+    value = spec.argument(click, user)
+    if value is None:
+        return acc
+    if kind == "count":
+        return acc + 1  # type: ignore[operator]
+    if kind == "count_distinct":
+        acc.add(value)  # type: ignore[attr-defined]
+        return acc
+    return _fold(kind, acc, value)
+
+
+def _fold(kind: AggregateKind, acc: object, value: object) -> object:
+    if kind == "sum":
+        if not _number(value):
+            return acc
+        return value if acc is None else acc + value  # type: ignore[operator]
+    if kind == "avg":
+        if _number(value):
+            pair: list[float] = acc  # type: ignore[assignment]
+            pair[0] += value  # type: ignore[operator]
+            pair[1] += 1
+        return acc
+    # min / max
+    if acc is None:
+        return value if _comparable(value) else None
+    if not _same_kind(acc, value):
+        return acc
+    if kind == "min":
+        return value if value < acc else acc  # type: ignore[operator]
+    return value if value > acc else acc  # type: ignore[operator]
+
+
+def _comparable(value: object) -> bool:
+    return value.__class__ in (int, float, str, bool)
+
+
+def _same_kind(a: object, b: object) -> bool:
+    if _number(a):
+        return _number(b)
+    return a.__class__ is b.__class__
+
+
+def merge(kind: AggregateKind, a: object, b: object) -> object:
+    """One accumulator for the rows of both (sessions merged by a bridging click)."""
+    if kind in ("count_star", "count"):
+        return a + b  # type: ignore[operator]
+    if kind == "count_distinct":
+        return a | b  # type: ignore[operator]
+    if kind == "avg":
+        return [a[0] + b[0], a[1] + b[1]]  # type: ignore[index]
+    if b is None:
+        return a
+    return _fold(kind, a, b)
+
+
+def result(kind: AggregateKind, acc: object) -> object:
+    if kind == "count_distinct":
+        return len(acc)  # type: ignore[arg-type]
+    if kind == "avg":
+        pair: list[float] = acc  # type: ignore[assignment]
+        return pair[0] / pair[1] if pair[1] else None
+    return acc
+
+
+def encode(kind: AggregateKind, acc: object) -> object:
+    if kind == "count_distinct":
+        return sorted(acc, key=lambda v: (type(v).__name__, v))  # type: ignore[call-overload]
+    return acc
+
+
+def decode(kind: AggregateKind, data: object) -> object:
+    if kind == "count_distinct":
+        return set(data)  # type: ignore[call-overload]
+    if kind == "avg":
+        return list(data)  # type: ignore[call-overload]
+    return data

@@ -1,0 +1,358 @@
+"""The window operator: records in, and once per batch the rows and changelog changes they make.
+
+Per record (`add`): skip it if its key already applied its offset (a replay), assign it to its
+windows, merging sessions it bridges, or report it late when every window it belongs to is
+already closed. Per batch (`flush`): move the watermark, close the windows it has passed (a
+final row each), emit the current row of every window changed since the last flush (one per
+window, `final: false`), retract the rows of windows merged away or moved, and write the state
+of every changed key to the changelog.
+
+A window's identity for a consumer is (user, window_start): when a merge moves a session's
+start, the row under the old start is retracted and the next update carries the new one.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from clickstream_common.contracts import format_event_time
+
+from clickstream_enricher.rows import Row
+from clickstream_enricher.windows import aggregates
+from clickstream_enricher.windows.alignment import Alignment
+from clickstream_enricher.windows.plan import AggregateQuery
+from clickstream_enricher.windows.spec import Session
+from clickstream_enricher.windows.state import (
+    WATERMARK_KEY,
+    Key,
+    KeyState,
+    Window,
+    decode_key,
+    decode_state,
+    decode_watermark,
+    encode_key,
+    encode_state,
+    encode_watermark,
+)
+from clickstream_enricher.windows.watermarks import Watermarks
+
+
+@dataclass(frozen=True, slots=True)
+class OutputRow:
+    user_id: str
+    value: dict[str, object]
+
+
+@dataclass(frozen=True, slots=True)
+class ChangelogEntry:
+    partition: int
+    key: bytes
+    value: bytes | None
+
+
+@dataclass(slots=True)
+class Emission:
+    rows: list[OutputRow]
+    changelog: list[ChangelogEntry]
+
+
+class WindowOperator:
+    def __init__(
+        self, query: AggregateQuery, watermarks: Watermarks, zone: ZoneInfo | None = None
+    ) -> None:
+        self._query = query
+        self._kinds = [spec.kind for spec in query.aggregates]
+        self._watermarks = watermarks
+        self._session_gap = query.window.gap_ms if isinstance(query.window, Session) else None
+        self._alignment = (
+            None if isinstance(query.window, Session) else Alignment(query.window, zone)
+        )
+        self._keys: dict[int, dict[Key, KeyState]] = {}
+        self._changed: dict[int, set[Key]] = {}
+        self._retired: dict[int, dict[Key, int]] = {}
+        self._evicted: list[ChangelogEntry] = []
+        self._watermark_moved: set[int] = set()
+        self._retractions: list[OutputRow] = []
+        # (window end, partition, key, window start): the next window to close; stale entries
+        # (a window merged away or grown since) are skipped when popped.
+        self._closing: list[tuple[int, int, Key, int]] = []
+
+    # -- partitions ---------------------------------------------------------------------------
+
+    def assign(self, partition: int, changelog: Iterable[tuple[bytes, bytes | None]]) -> int:
+        """Take a partition on from its changelog, in log order; returns the records restored."""
+        keys: dict[Key, KeyState] = {}
+        max_event_ms: int | None = None
+        restored = 0
+        for raw_key, value in changelog:
+            restored += 1
+            if raw_key == WATERMARK_KEY:
+                max_event_ms = None if value is None else decode_watermark(value)
+                continue
+            key = decode_key(raw_key)
+            if value is None:
+                keys.pop(key, None)
+            else:
+                keys[key] = decode_state(value, self._kinds)
+        self._keys[partition] = keys
+        self._changed[partition] = set()
+        self._retired[partition] = {}
+        for key, state in keys.items():
+            if not state.windows:
+                self._retired[partition][key] = state.last_offset
+            for window in state.windows:
+                heapq.heappush(self._closing, (window.end, partition, key, window.start))
+        self._watermarks.assign(partition, max_event_ms)
+        return restored
+
+    def revoke(self, partitions: Iterable[int]) -> None:
+        partitions = list(partitions)
+        for partition in partitions:
+            self._keys.pop(partition, None)
+            self._changed.pop(partition, None)
+            self._retired.pop(partition, None)
+            self._watermark_moved.discard(partition)
+        gone = set(partitions)
+        self._closing = [entry for entry in self._closing if entry[1] not in gone]
+        heapq.heapify(self._closing)
+        self._evicted = [entry for entry in self._evicted if entry.partition not in gone]
+        self._watermarks.revoke(partitions)
+
+    def committed(self, partition: int, next_offset: int) -> None:
+        """The input is committed below `next_offset`: keys with no open window whose last
+        record is below it can no longer be replayed, so they are evicted (a tombstone)."""
+        retired = self._retired.get(partition)
+        if not retired:
+            return
+        keys = self._keys[partition]
+        for key in [k for k, offset in retired.items() if offset < next_offset]:
+            del retired[key]
+            del keys[key]
+            self._changed[partition].discard(key)
+            self._evicted.append(ChangelogEntry(partition, encode_key(key), None))
+
+    # -- records ------------------------------------------------------------------------------
+
+    def add(
+        self, partition: int, offset: int, event_ms: int, click: Row, user: Row | None
+    ) -> str | None:
+        """Apply one input row; returns why it is late, or None once applied (or skipped as a
+        replay of a record this state already counted)."""
+        query = self._query
+        key = tuple(get(click, user) for get in query.keys)
+        keys = self._keys[partition]
+        state = keys.get(key)
+        if state is not None and offset <= state.last_offset:
+            return None
+        self._watermarks.observe(partition, event_ms)
+        if state is None:
+            state = keys[key] = KeyState(last_offset=-1)
+        watermark = self._watermarks.current
+        if self._session_gap is not None:
+            late = self._add_to_session(partition, key, state, event_ms, watermark, click, user)
+        else:
+            late = self._add_to_fixed(partition, key, state, event_ms, watermark, click, user)
+        if late is not None:
+            if not state.windows and state.last_offset < 0:
+                del keys[key]
+            return late
+        state.last_offset = offset
+        self._retired[partition].pop(key, None)
+        self._changed[partition].add(key)
+        self._watermark_moved.add(partition)
+        return None
+
+    def _add_to_session(
+        self,
+        partition: int,
+        key: Key,
+        state: KeyState,
+        event_ms: int,
+        watermark: int | None,
+        click: Row,
+        user: Row | None,
+    ) -> str | None:
+        gap = self._session_gap
+        assert gap is not None
+        end = event_ms + gap
+        bridged = [w for w in state.windows if w.start < end and event_ms < w.end]
+        if not bridged:
+            if watermark is not None and end <= watermark:
+                return _late(event_ms, watermark, event_ms, end)
+            window = self._new_window(event_ms, end, event_ms)
+            state.windows.append(window)
+        else:
+            bridged.sort(key=lambda w: w.start)
+            window = bridged[0]
+            for other in bridged[1:]:
+                window.accs = [
+                    aggregates.merge(kind, a, b)
+                    for kind, a, b in zip(self._kinds, window.accs, other.accs, strict=True)
+                ]
+                window.end = max(window.end, other.end)
+                window.last = max(window.last, other.last)
+                if other.shown is not None:
+                    self._retract(key, other.shown)
+                state.windows.remove(other)
+            window.end = max(window.end, end)
+            window.last = max(window.last, event_ms)
+            if event_ms < window.start:
+                window.start = event_ms
+                if window.shown is not None and window.shown[0] != window.start:
+                    self._retract(key, window.shown)
+                    window.shown = None
+        self._accumulate(window, click, user)
+        heapq.heappush(self._closing, (window.end, partition, key, window.start))
+        return None
+
+    def _add_to_fixed(
+        self,
+        partition: int,
+        key: Key,
+        state: KeyState,
+        event_ms: int,
+        watermark: int | None,
+        click: Row,
+        user: Row | None,
+    ) -> str | None:
+        assert self._alignment is not None
+        spans = self._alignment.windows(event_ms)
+        open_spans = [(s, e) for s, e in spans if watermark is None or e > watermark]
+        if not open_spans:
+            start, end = spans[0]
+            assert watermark is not None
+            return _late(event_ms, watermark, start, end)
+        for start, end in open_spans:
+            window = next((w for w in state.windows if w.start == start), None)
+            if window is None:
+                window = self._new_window(start, end, event_ms)
+                state.windows.append(window)
+                heapq.heappush(self._closing, (end, partition, key, start))
+            window.last = max(window.last, event_ms)
+            self._accumulate(window, click, user)
+        return None
+
+    def _new_window(self, start: int, end: int, last: int) -> Window:
+        return Window(start, end, last, [aggregates.initial(kind) for kind in self._kinds])
+
+    def _accumulate(self, window: Window, click: Row, user: Row | None) -> None:
+        accs = window.accs
+        for i, spec in enumerate(self._query.aggregates):
+            accs[i] = aggregates.add(spec, accs[i], click, user)
+        window.changed = True
+
+    def _retract(self, key: Key, shown: tuple[int, int]) -> None:
+        self._retractions.append(self._row(key, None, shown, final=True, retract=True))
+
+    # -- batches ------------------------------------------------------------------------------
+
+    def flush(self) -> Emission:
+        """Close what the watermark passed, emit the changed windows' rows, and the changelog."""
+        rows, self._retractions = self._retractions, []
+        watermark = self._watermarks.advance()
+        if watermark is not None:
+            self._close(watermark, rows)
+        changelog, self._evicted = self._evicted, []
+        for partition, changed in self._changed.items():
+            keys = self._keys[partition]
+            for key in changed:
+                state = keys[key]
+                for window in state.windows:
+                    if window.changed:
+                        window.changed = False
+                        self._show(key, window, rows)
+                value = encode_state(state, self._kinds)
+                state.size = len(value)
+                changelog.append(ChangelogEntry(partition, encode_key(key), value))
+            changed.clear()
+        for partition in self._watermark_moved:
+            max_event_ms = self._watermarks.max_event_ms(partition)
+            if max_event_ms is not None:
+                changelog.append(
+                    ChangelogEntry(partition, WATERMARK_KEY, encode_watermark(max_event_ms))
+                )
+        self._watermark_moved.clear()
+        return Emission(rows, changelog)
+
+    def _close(self, watermark: int, rows: list[OutputRow]) -> None:
+        closing = self._closing
+        while closing and closing[0][0] <= watermark:
+            end, partition, key, start = heapq.heappop(closing)
+            state = self._keys.get(partition, {}).get(key)
+            if state is None:
+                continue
+            window = next((w for w in state.windows if w.start == start and w.end == end), None)
+            if window is None:
+                continue
+            state.windows.remove(window)
+            values = self._values(key, window)
+            if self._query.having is None or self._query.having(values, None) is True:
+                rows.append(self._row(key, window, (start, end), final=True, values=values))
+            elif window.shown is not None:
+                rows.append(self._row(key, None, window.shown, final=True, retract=True))
+            self._changed[partition].add(key)
+            if not state.windows:
+                self._retired[partition][key] = state.last_offset
+
+    def _show(self, key: Key, window: Window, rows: list[OutputRow]) -> None:
+        values = self._values(key, window)
+        if self._query.having is None or self._query.having(values, None) is True:
+            window.shown = (window.start, window.end)
+            rows.append(self._row(key, window, window.shown, final=False, values=values))
+        elif window.shown is not None:
+            rows.append(self._row(key, None, window.shown, final=True, retract=True))
+            window.shown = None
+
+    def _values(self, key: Key, window: Window) -> dict[str, object]:
+        values: dict[str, object] = {f"k{i}": value for i, value in enumerate(key)}
+        for j, (kind, acc) in enumerate(zip(self._kinds, window.accs, strict=True)):
+            values[f"a{j}"] = aggregates.result(kind, acc)
+        return values
+
+    def _row(
+        self,
+        key: Key,
+        window: Window | None,
+        span: tuple[int, int],
+        *,
+        final: bool,
+        retract: bool = False,
+        values: dict[str, object] | None = None,
+    ) -> OutputRow:
+        """An output row; a retraction carries the key and the window's identity, no values."""
+        start, end = format_event_time(span[0]), format_event_time(span[1])
+        value: dict[str, object] = {}
+        for column in self._query.outputs:
+            if column.source == "key":
+                value[column.name] = key[column.index]
+            elif column.source == "aggregate":
+                value[column.name] = None if values is None else values[f"a{column.index}"]
+            else:
+                value[column.name] = start if column.source == "window_start" else end
+        value["window_start"] = start
+        value["window_end"] = end
+        value["last_event_time"] = None if window is None else format_event_time(window.last)
+        value["final"] = final
+        value["retract"] = retract
+        return OutputRow(str(key[self._query.user_key]), value)
+
+    # -- metrics ------------------------------------------------------------------------------
+
+    @property
+    def open_windows(self) -> int:
+        return sum(len(s.windows) for keys in self._keys.values() for s in keys.values())
+
+    @property
+    def state_bytes(self) -> int:
+        return sum(s.size for keys in self._keys.values() for s in keys.values())
+
+
+def _late(event_ms: int, watermark: int, start: int, end: int) -> str:
+    return (
+        f"late: event_time {format_event_time(event_ms)} is behind the watermark "
+        f"{format_event_time(watermark)}; its window [{format_event_time(start)}, "
+        f"{format_event_time(end)}) is closed"
+    )
