@@ -28,21 +28,33 @@ cleanup() {
 }
 trap cleanup INT TERM EXIT
 
-start() { # name, then VAR=value settings
-  local name="$1"; shift
-  env LOG_FORMAT=json "$@" "$name" >"$logs/$name.log" 2>&1 &
+start() { # label, command, then VAR=value settings
+  local label="$1" command="$2"; shift 2
+  env LOG_FORMAT=json "$@" "$command" >"$logs/$label.log" 2>&1 &
   pids+=("$!")
-  echo "[run] $name started (pid $!, log $logs/$name.log)"
+  echo "[run] $label started (pid $!, log $logs/$label.log)"
 }
 
-start user-state HTTP_PORT=8080
-start enricher HTTP_PORT=8081 USER_STATE_URL=http://127.0.0.1:8080
-start rabbit-bridge HTTP_PORT=8082
-start generator HTTP_PORT=8083 GENERATOR_RATE="${GENERATOR_RATE:-20}" GENERATOR_CLICKS=0
+# The seed's join, then two windowed queries over the VipActions it writes (queries/). All
+# exactly once: a VipAction written twice by an at-least-once join would count twice in a session.
+sessions=(ENRICHER_DELIVERY=exactly_once CLICKS_STREAM=VipActions CLICKS_TOPIC=vip-action)
+start user-state user-state HTTP_PORT=8080
+start enricher enricher HTTP_PORT=8081 USER_STATE_URL=http://127.0.0.1:8080 \
+  ENRICHER_QUERY_FILE=queries/vip-actions.sql ENRICHER_DELIVERY=exactly_once
+start vip-sessions enricher HTTP_PORT=8084 "${sessions[@]}" CONSUMER_GROUP=vip-sessions \
+  ENRICHER_QUERY_FILE=queries/vip-sessions.sql OUTPUT_STREAM=VipSessions OUTPUT_TOPIC=vip-session
+start vip-days enricher HTTP_PORT=8085 "${sessions[@]}" CONSUMER_GROUP=vip-days \
+  ENRICHER_QUERY_FILE=queries/vip-days.sql OUTPUT_STREAM=VipDays OUTPUT_TOPIC=vip-day
+start rabbit-bridge rabbit-bridge HTTP_PORT=8082
+# Visits on a clock 60 times the wall clock: a 30-minute session gap passes in 30 s, a day in 24
+# minutes (GENERATOR_TIME_SCALE=0 for the plain paced stream at GENERATOR_RATE).
+start generator generator HTTP_PORT=8083 GENERATOR_TIME_SCALE="${GENERATOR_TIME_SCALE:-60}" \
+  GENERATOR_RATE="${GENERATOR_RATE:-20}" GENERATOR_CLICKS=0
 
 cat <<INFO
 [run] user-state API:   curl -s 'http://127.0.0.1:8080/v1/users?level=PLATINUM&limit=5'
-[run] metrics:          curl -s http://127.0.0.1:8081/metrics   (8080..8083, one per service)
+[run] metrics:          curl -s http://127.0.0.1:8081/metrics   (8080..8085, one per service)
+[run] VIP sessions:     topic vip-session (a line below per closed session), per day: vip-day
 [run] RabbitMQ UI:      http://127.0.0.1:15672  (guest / guest)
 INFO
-vip-watch
+VIP_SESSIONS_TOPIC=vip-session vip-watch

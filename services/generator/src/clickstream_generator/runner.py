@@ -22,6 +22,7 @@ from clickstream_common.records import OutRecord
 from clickstream_generator import data
 from clickstream_generator.pacing import Pacer
 from clickstream_generator.settings import GeneratorSettings
+from clickstream_generator.visits import TimedClick, Upgrade, visits
 
 log = get_logger(__name__)
 
@@ -55,8 +56,10 @@ class GeneratorRunner:
         metrics: Metrics,
         shutdown: Shutdown,
         clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self._settings = settings
+        self._wall_clock = wall_clock
         self._producer = producer
         self._metrics = metrics
         self._shutdown = shutdown
@@ -66,6 +69,7 @@ class GeneratorRunner:
         metrics.counter("clicks_produced", "records sent to the clicks topic, malformed included")
         metrics.counter("unknown_user_clicks_produced", "clicks whose user_id names no user")
         metrics.counter("malformed_produced", "off-contract records sent to the clicks topic")
+        metrics.counter("level_changes_produced", "new user versions with another level")
 
     @property
     def ready(self) -> bool:
@@ -82,6 +86,7 @@ class GeneratorRunner:
             users=settings.users,
             clicks=settings.clicks or "until stopped",
             rate=settings.rate or "unlimited",
+            time_scale=settings.time_scale or "off",
             seed=settings.seed,
             unknown_user_share=settings.unknown_user_share,
             malformed_share=settings.malformed_share,
@@ -100,7 +105,10 @@ class GeneratorRunner:
             tally = _Tally()
             if not self._shutdown.requested:
                 log.info("users produced", count=users_sent, topic=settings.users_topic)
-                self._produce_clicks(rows, tally)
+                if settings.time_scale > 0:
+                    self._produce_visits(rows, tally)
+                else:
+                    self._produce_clicks(rows, tally)
             self._producer.flush()
         finally:
             self._producing.clear()
@@ -171,3 +179,42 @@ class GeneratorRunner:
         self._metrics.inc("clicks_produced", len(batch))
         self._metrics.inc("unknown_user_clicks_produced", unknown)
         self._metrics.inc("malformed_produced", malformed)
+
+    def _produce_visits(self, rows: Sequence[data.UserRow], tally: _Tally) -> None:
+        """Each click when the simulated clock, `time_scale` times the wall clock since the
+        start, reaches its event time; level changes to the users topic as they happen."""
+        settings = self._settings
+        start_ms = int(self._wall_clock() * 1000)
+        started = self._clock()
+        stream = visits(settings.data_config(), rows, start_ms)
+        upcoming: TimedClick | Upgrade = next(stream)
+        last_flush = started
+        while not self._shutdown.requested:
+            if settings.clicks and tally.clicks >= settings.clicks:
+                break
+            now = self._clock()
+            simulated_ms = start_ms + (now - started) * 1000 * settings.time_scale
+            batch: list[OutRecord] = []
+            clicks = 0
+            while upcoming.event_ms <= simulated_ms and len(batch) < 1000:
+                if isinstance(upcoming, Upgrade):
+                    record = next(data.user_records([upcoming.user]))
+                    batch.append(OutRecord(settings.users_topic, record.key, record.value))
+                    self._metrics.inc("level_changes_produced")
+                else:
+                    if settings.clicks and tally.clicks + clicks >= settings.clicks:
+                        break
+                    click = upcoming.click
+                    batch.append(OutRecord(settings.clicks_topic, click.key, click.value))
+                    clicks += 1
+                upcoming = next(stream)
+            if batch:
+                self._producer.send_all(batch)
+                tally.clicks += clicks
+                self._metrics.inc("clicks_produced", clicks)
+            else:
+                wait_s = (upcoming.event_ms - simulated_ms) / 1000 / settings.time_scale
+                self._shutdown.wait(min(max(wait_s, 0.001), 0.5))
+            if now - last_flush >= FLUSH_SECONDS:
+                self._producer.flush()
+                last_flush = now

@@ -30,6 +30,9 @@ class GeneratorSettings:
     level_weights: Mapping[str, float]
     unknown_user_share: float
     malformed_share: float
+    # 0: clicks at `rate`, timed by Kafka; > 0: visits on a simulated clock this many times
+    # faster than the wall clock, each click carrying its event_time (see visits.py).
+    time_scale: float
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> GeneratorSettings:
@@ -48,6 +51,7 @@ class GeneratorSettings:
             level_weights=_level_weights(env, "GENERATOR_LEVEL_WEIGHTS"),
             unknown_user_share=env.number("GENERATOR_UNKNOWN_USER_SHARE", 0.05, min=0.0, max=1.0),
             malformed_share=env.number("GENERATOR_MALFORMED_SHARE", 0.0, min=0.0, max=1.0),
+            time_scale=env.number("GENERATOR_TIME_SCALE", 0.0, min=0.0, max=100_000.0),
         )
         if settings.users_topic == settings.clicks_topic:
             env.problems.append(

@@ -1,19 +1,26 @@
-"""`vip-watch`: VIP actions as they reach RabbitMQ, with a running count and rate.
+"""`vip-watch`: VIP actions as they reach RabbitMQ, with a running count and rate, and each VIP
+session as the sessions query closes it.
 
 It taps the exchange through its own temporary queue, so watching never takes messages away
 from the business's durable queue. It reads the bridge's settings (RABBITMQ_URL or
-RABBITMQ_URL_FILE, RABBITMQ_EXCHANGE), so it watches whatever the bridge publishes to.
+RABBITMQ_URL_FILE, RABBITMQ_EXCHANGE), so it watches whatever the bridge publishes to. With
+VIP_SESSIONS_TOPIC set, it also reads that topic from its end, in a group of its own, and prints
+a line per final session row (queries/vip-sessions.sql).
 """
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import time
+import uuid
+from datetime import datetime
 from types import FrameType
 from typing import Any
 
 from clickstream_common.contracts import decode_json
+from clickstream_common.kafka import BatchConsumer
 from clickstream_common.rabbit import QueueReader, mask_url
 from clickstream_common.settings import SettingsError
 
@@ -30,6 +37,35 @@ def _line(body: bytes) -> str:
         )
     except (ValueError, AttributeError):
         return body[:120].decode("utf-8", "replace")
+
+
+def _session_line(value: bytes) -> str | None:
+    """A closed session as one line; None for an update or a retraction."""
+    try:
+        row: Any = decode_json(value)
+        if not row.get("final") or row.get("retract"):
+            return None
+        start = datetime.fromisoformat(row["session_start"])
+        last = datetime.fromisoformat(row["last_event_time"])
+        minutes = (last - start).total_seconds() / 60
+        return (
+            f"session   {row.get('name', '?')!s:<24.24} {row.get('user_id', '?')!s:<12} "
+            f"{start:%H:%M}-{last:%H:%M} ({minutes:.0f} min on site): {row.get('clicks')} clicks, "
+            f"{row.get('carts', 0)} carts, {row.get('checkouts', 0)} checkouts"
+        )
+    except (ValueError, AttributeError, KeyError, TypeError):
+        return value[:120].decode("utf-8", "replace")
+
+
+def _sessions_reader(settings: Settings) -> BatchConsumer | None:
+    topic = os.environ.get("VIP_SESSIONS_TOPIC", "").strip()
+    if not topic:
+        return None
+    consumer = BatchConsumer(
+        settings.kafka, f"vip-watch-{uuid.uuid4().hex[:8]}", options={"auto.offset.reset": "latest"}
+    )
+    consumer.subscribe([topic])
+    return consumer
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     if reader is None:
         return 0
     print(f"watching VIP actions on exchange {exchange!r} at {mask_url(url)} (Ctrl-C to stop)")
+    sessions = _sessions_reader(settings)
     count = 0
     started = time.monotonic()
     window: list[float] = []
@@ -64,6 +101,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         while not stop:
             received = reader.poll(0.5)
+            for record in sessions.poll_batch(100, 0) if sessions is not None else []:
+                line = _session_line(record.value or b"")
+                if line is not None:
+                    print(f"{'':>8}  {line}")
             now = time.monotonic()
             if received is not None:
                 count += 1
@@ -77,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
             sys.stdout.flush()
     finally:
         reader.close()
+        if sessions is not None:
+            sessions.close()
     print(f"--- {count} VIP actions received in {time.monotonic() - started:.0f} s ---")
     return 0
 
