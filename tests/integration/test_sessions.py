@@ -104,6 +104,8 @@ def test_sessions_match_duckdb(
     rows = [r for r in read_topic(brokers.kafka, output) if b"zz-sentinel" not in (r.key or b"")]
     outcome = read_outcome(rows)
     assert outcome.problems == []
+    assert len(expected) > 150
+    assert len(late_rows) >= len(late)
     finals = outcome.finals
     assert len(finals) == len(set(finals)), "a session was finalised twice"
     assert set(finals) == expected, (
