@@ -183,7 +183,7 @@ def test_scale_enricher(scenario: Make, brokers: DedicatedBrokers) -> None:
     up_stable = round(time.time() - up, 2)
     run.flowing(up)
     wait_consuming(extra, check)
-    run.wait_clicks(int(run.generator.metric("generator_clicks_produced_total")) + 1_500)
+    run.wait_clicks(run.clicks_produced() + 1_500)
     down = time.time()
     assert [run.pipeline.terminate(e) for e in extra] == [0, 0], extra[0].log_tail()
     wait_members(brokers.kafka, group, 1, check=check)
