@@ -1,11 +1,13 @@
 """The benchmark suite: `make bench`, or `uv run python -m bench [--quick] [sizes]`.
 
-Sections (all by default, or `--sections enricher,bridge,latency,user-state`):
+Sections (all by default, or `--sections enricher,windows,bridge,latency,user-state`):
   enricher    1. enricher vs a bare copy loop (ceiling) and Quix Streams (peer); 5. 2 replicas;
               and a py-spy profile of the enricher and user-state under that load
   bridge      2. rabbit-bridge vs RabbitMQ PerfTest
   latency     3. click produced -> VipAction received from RabbitMQ, at fixed rates
   user-state  4. restore rate, memory, lookup throughput and latency as the table grows
+  windows     6. the sessions query over VipActions (a tenth of the clicks), beside the join;
+              memory of 100k open sessions and the restore rate of their state
 
 Sizes default to the issue's and can be set by flag or environment variable (BENCH_CLICKS,
 ...); --quick divides them by 10 for a smoke run and writes .local/bench/PERFORMANCE-quick.md
@@ -29,12 +31,12 @@ from typing import Any
 
 import confluent_kafka
 
-from bench import bridge, enricher, latency, report, user_state
+from bench import bridge, enricher, latency, report, user_state, windows
 from bench.common import LOCAL, ROOT, Brokers, Run, attempt, delete_run_topics, say
 from bench.data import Data
 from bench.installs import perf_test_classpath, perf_test_version, quix_versions
 
-SECTIONS = ("enricher", "bridge", "latency", "user-state")
+SECTIONS = ("enricher", "windows", "bridge", "latency", "user-state")
 
 
 def _ints(text: str) -> list[int]:
@@ -63,6 +65,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         ("--user-state-sizes", _ints, "10000,100000,1000000 users"),
         ("--lookup-batches", int, "500 timed lookups of 1,000 ids"),
         ("--profile-seconds", float, "30 s of py-spy (0: no profile)"),
+        ("--open-sessions", int, "100000 open sessions held, then restored"),
         ("--load-wait", float, "240 s at most waiting for a quiet machine (30 with --quick)"),
     ):
         variable = "BENCH_" + flag[2:].replace("-", "_").upper()
@@ -93,6 +96,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "user_state_sizes": [10_000 // scale, 100_000 // scale, 1_000_000 // scale],
         "lookup_batches": 500 // scale,
         "profile_seconds": 30.0 / (3 if args.quick else 1),
+        "open_sessions": 100_000 // scale,
         "load_wait": 30.0 if args.quick else 240.0,
         "out": LOCAL / "PERFORMANCE-quick.md" if args.quick else ROOT / "docs" / "PERFORMANCE.md",
     }
@@ -206,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
             "user_state_sizes",
             "lookup_batches",
             "profile_seconds",
+            "open_sessions",
         )
     }
     command = "make bench" if not args.quick else "make bench BENCH_ARGS=--quick"
@@ -222,6 +227,12 @@ def main(argv: list[str] | None = None) -> int:
                 lambda: enricher.run_section(
                     run, data, args.users, args.clicks, args.profile_seconds
                 ),
+            )
+        if "windows" in args.sections:
+            attempt(
+                results,
+                "windows",
+                lambda: windows.run_section(run, data, args.users, args.clicks, args.open_sessions),
             )
         if "bridge" in args.sections:
             attempt(

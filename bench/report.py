@@ -110,6 +110,9 @@ def targets(results: dict[str, Any]) -> list[str]:
             [f"restore > 100,000 users/s ({at}, process start to /readyz)",
              f"{num(ready_rate)} users/s", at_least(ready_rate, 100_000)],
         ]  # fmt: skip
+    from bench.report_windows import window_targets  # it builds on this module's helpers
+
+    rows += window_targets(results)
     return table(["target", "measured", "verdict"], rows)
 
 
@@ -351,6 +354,8 @@ def profile_section(load: Any, restore: Any, versions: dict[str, str]) -> list[s
 
 
 def write(path: Path, results: dict[str, Any]) -> None:
+    from bench.report_windows import windows_section
+
     meta = results["meta"]
     versions: dict[str, str] = meta["versions"]
     out: list[str] = [
@@ -371,6 +376,7 @@ def write(path: Path, results: dict[str, Any]) -> None:
     ]
     sections = [
         enricher_section(results["enricher"]) if "enricher" in results else [],
+        windows_section(results["windows"]) if "windows" in results else [],
         bridge_section(results["bridge"], versions) if "bridge" in results else [],
         latency_section(results["latency"]) if "latency" in results else [],
         user_state_section(results["user_state"]) if "user_state" in results else [],

@@ -36,6 +36,9 @@ SERVICES = {  # name: (port, replicas)
     "rabbit-bridge": (8082, 1),
     "generator": (8083, 1),
 }
+# The enricher image running the windowed queries of queries/ (README § Windowed queries).
+WINDOWED = {"vip-sessions": (8084, 1), "vip-days": (8085, 1)}
+WORKLOADS = {**SERVICES, **WINDOWED}
 PART_OF = "clickstream-vip"
 
 Doc = dict[str, Any]
@@ -96,7 +99,7 @@ def _env(container: Doc) -> dict[str, Doc]:
 
 
 def _deployments(docs: list[Doc]) -> Iterator[tuple[str, Doc, Doc]]:
-    for name in SERVICES:
+    for name in WORKLOADS:
         deployment = _find(docs, "Deployment", name)
         (container,) = _containers(deployment)
         yield name, deployment, container
@@ -113,8 +116,8 @@ def test_deploy_check_passes(rendered: list[Doc]) -> None:
         ("Job", "kafka-topics"),
         ("StatefulSet", "rabbitmq"),
         ("Service", "rabbitmq"),
-        *[("Deployment", name) for name in SERVICES],
-        *[("Service", name) for name in SERVICES],
+        *[("Deployment", name) for name in WORKLOADS],
+        *[("Service", name) for name in WORKLOADS],
     ]:
         assert expected in kinds, f"{expected} not rendered"
     for doc in rendered:
@@ -125,11 +128,12 @@ def test_deploy_check_passes(rendered: list[Doc]) -> None:
 
 def test_every_deployment_is_probed_limited_and_restricted(rendered: list[Doc]) -> None:
     for name, deployment, container in _deployments(rendered):
-        port, replicas = SERVICES[name]
+        port, replicas = WORKLOADS[name]
         pod = deployment["spec"]["template"]["spec"]
         assert deployment["spec"]["replicas"] == replicas, name
         # skaffold replaced the bare image name with the tag it builds
-        assert re.fullmatch(rf"{re.escape(name)}:[\w.-]+", container["image"]), container["image"]
+        image = "enricher" if name in WINDOWED else name
+        assert re.fullmatch(rf"{re.escape(image)}:[\w.-]+", container["image"]), container["image"]
         assert {"name": "http", "containerPort": port} in [
             {k: p[k] for k in ("name", "containerPort")} for p in container["ports"]
         ], name
@@ -159,6 +163,22 @@ def test_every_deployment_is_probed_limited_and_restricted(rendered: list[Doc]) 
         service = _find(rendered, "Service", name)
         assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"], name
         assert {"name": "http", "port": port, "targetPort": "http"} in service["spec"]["ports"]
+
+
+def test_the_windowed_queries_run_exactly_once_over_vip_actions(rendered: list[Doc]) -> None:
+    dockerfile = (ROOT / "services" / "enricher" / "Dockerfile").read_text()
+    assert "COPY queries /opt/queries" in dockerfile
+    outputs = set()
+    for name in WINDOWED:
+        (container,) = _containers(_find(rendered, "Deployment", name))
+        env = {k: e.get("value") for k, e in _env(container).items()}
+        query = env["ENRICHER_QUERY_FILE"]
+        assert query == f"/opt/queries/{name}.sql" and (ROOT / "queries" / f"{name}.sql").exists()
+        assert env["ENRICHER_DELIVERY"] == "exactly_once", name
+        assert (env["CLICKS_STREAM"], env["CLICKS_TOPIC"]) == ("VipActions", "vip-action"), name
+        assert env["CONSUMER_GROUP"] == name
+        outputs.add(env["OUTPUT_TOPIC"])
+    assert outputs == {"vip-session", "vip-day"}
 
 
 def test_user_state_waits_for_its_table_and_the_enricher_finds_it(rendered: list[Doc]) -> None:

@@ -28,7 +28,7 @@ from pathlib import Path
 import pika
 import pytest
 
-from tests.faults.report import Machine, Row, write
+from tests.faults.report import SESSION_CATALOGUE, Machine, Row, SessionRow, write
 from tests.support.brokers import ROOT
 from tests.support.pipeline import Names, Pipeline
 from tests.support.services import Service
@@ -172,11 +172,24 @@ def report(brokers: DedicatedBrokers) -> Iterator[list[Row]]:
     docs/RELIABILITY.md only when every scenario ran, else next to the brokers' data)."""
     machine = brokers.machine()
     yield ROWS
-    target = write(ROWS, machine, time.monotonic() - brokers.started, every_test=not DESELECTED)
+    target = write(
+        ROWS,
+        machine,
+        time.monotonic() - brokers.started,
+        every_test=not DESELECTED,
+        session_rows=SESSION_ROWS,
+    )
     print(f"\nfault report written to {target.relative_to(ROOT)}")
 
 
 ROWS: list[Row] = []
+SESSION_ROWS: list[SessionRow] = []
+
+
+@pytest.fixture(scope="session")
+def session_report(report: list[Row]) -> list[SessionRow]:
+    """The sessions scenarios' rows, written with the others when the session ends."""
+    return SESSION_ROWS
 
 
 @pytest.hookimpl(wrapper=True)
@@ -187,10 +200,16 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         # A skipped scenario stays in the table, with its reason, rather than vanishing.
         function = getattr(item, "originalname", item.name)
         params = getattr(getattr(item, "callspec", None), "params", {})
-        row = Row(function.removeprefix("test_").replace("_", "-"), params.get("mode", ""))
+        scenario = function.removeprefix("test_").replace("_", "-")
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        if scenario in SESSION_CATALOGUE:
+            session_row = SessionRow(scenario, params.get("mode", "at-least-once"), "skipped")
+            session_row.notes.append(reason.removeprefix("Skipped: "))
+            SESSION_ROWS.append(session_row)
+            return report
+        row = Row(scenario, params.get("mode", ""))
         row.mode = row.mode or "at-least-once"
         row.outcome = "skipped"
-        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
         row.notes.append(reason.removeprefix("Skipped: "))
         ROWS.append(row)
     return report

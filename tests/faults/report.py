@@ -75,6 +75,47 @@ CATALOGUE: dict[str, Catalogued] = {
 }
 
 
+# The windowed query's scenarios (tests/faults/test_session_faults.py), in a table of their own.
+SESSION_CATALOGUE: dict[str, Catalogued] = {
+    "kill-sessions": Catalogued(
+        "kill -9 the sessions enricher",
+        "SIGKILL to the enricher running the sessions query, then a new one started at once with"
+        " the same consumer group; it restores the state from the changelog. Fault instant: the"
+        " SIGKILL.",
+    ),
+    "scale-sessions": Catalogued(
+        "scale the sessions enricher 1 → 2 → 1",
+        "A second sessions enricher joins the group mid-stream (partitions and their state move"
+        " to it through the changelog), then gets SIGTERM once it has aggregated actions of its"
+        " own (they move back). Fault instant: the second start.",
+    ),
+    "restart-kafka-sessions": Catalogued(
+        "restart the Kafka broker under the sessions enricher",
+        "`scripts/brokers.sh stop-kafka`, 3 s down, `start-kafka`, the sessions enricher"
+        " untouched. Fault instant: the broker process has exited.",
+    ),
+}
+
+
+@dataclass
+class SessionRow:
+    scenario: str
+    mode: str
+    outcome: str = "not run"
+    actions: int | None = None
+    expected: int | None = None
+    missing: int | None = None
+    double_counted: int | None = None
+    wrong: int | None = None
+    duplicate_finals: int | None = None
+    recovery: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        return f"{SESSION_CATALOGUE[self.scenario].title} ({self.mode})"
+
+
 @dataclass
 class Row:
     scenario: str
@@ -115,7 +156,13 @@ class Machine:
         )
 
 
-def render(rows: list[Row], machine: Machine, seconds: float, complete: bool) -> str:
+def render(
+    rows: list[Row],
+    machine: Machine,
+    seconds: float,
+    complete: bool,
+    session_rows: list[SessionRow] | None = None,
+) -> str:
     now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
         "# Reliability under faults",
@@ -199,13 +246,68 @@ def render(rows: list[Row], machine: Machine, seconds: float, complete: bool) ->
         details = [f"unexpected {row.unexpected}"] if row.unexpected is not None else []
         details += row.notes
         lines.append(f"- {row.label}: " + "; ".join(details) + ".")
+    lines += _render_sessions(session_rows or [])
     return "\n".join(lines) + "\n"
 
 
-def write(rows: list[Row], machine: Machine, seconds: float, every_test: bool) -> Path:
-    ran = {row.scenario for row in rows if row.outcome != "not run"}  # skipped ones included
-    complete = every_test and ran == set(CATALOGUE)
+def _render_sessions(rows: list[SessionRow]) -> list[str]:
+    from tests.faults.sessions_harness import PARTITIONS, RATE, USERS
+
+    lines = [
+        "",
+        "## The sessions query under faults",
+        "",
+        "An enricher running the sessions query of `queries/vip-sessions.sql` (30-minute gap;"
+        " clicks, carts, checkouts, distinct pages per session) reads VipActions that the test"
+        f" writes at {RATE}/s ({USERS} VIPs visiting in bursts, up to 20 s out of order;"
+        f" {PARTITIONS} partitions, `tests/support/sessions.py`). The fault comes once 30% of"
+        " them are out. At the end one far-future action per partition moves the watermark past"
+        " every session, and once the group has committed the whole input every final row is"
+        " compared with DuckDB's sessionization (window functions) of the same actions read"
+        " back from Kafka, less those the enricher sent to `.late`.",
+        "",
+        "| # | Scenario | Fault |",
+        "|---|---|---|",
+    ]
+    for index, (key, item) in enumerate(SESSION_CATALOGUE.items(), start=1):
+        lines.append(f"| {index} | {item.title} (`{key}`) | {item.fault} |")
+    lines += [
+        "",
+        "- **missing**: a session with no final row, or one counting fewer clicks; **double"
+        " counted**: a final counting more; **wrong**: any other final that is no expected"
+        " session. All asserted 0 in both modes but double counted, asserted 0 exactly once.",
+        "- **duplicate finals**: the same final row written again (at least once, a batch whose"
+        " changelog partly landed before a crash is redone; consumers key on `(user_id,"
+        " window_start)`). Asserted 0 exactly once.",
+        "- **recovery seconds**: from the fault until the output topic grows again.",
+        "",
+        "| Scenario | Actions | Expected sessions | Missing | Double counted | Wrong"
+        " | Duplicate finals | Recovery seconds |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in rows:
+        label = row.label if row.outcome == "passed" else f"{row.label} — **{row.outcome}**"
+        lines.append(
+            f"| {label} | {_cell(row.actions)} | {_cell(row.expected)} | {_cell(row.missing)}"
+            f" | {_cell(row.double_counted)} | {_cell(row.wrong)} | {_cell(row.duplicate_finals)}"
+            f" | {_cell(row.recovery)} |"
+        )
+    lines += ["", "Notes:", ""]
+    lines += [f"- {row.label}: " + "; ".join(row.notes) + "." for row in rows if row.notes]
+    return lines
+
+
+def write(
+    rows: list[Row],
+    machine: Machine,
+    seconds: float,
+    every_test: bool,
+    session_rows: list[SessionRow] | None = None,
+) -> Path:
+    session_rows = session_rows or []
+    ran = {row.scenario for row in [*rows, *session_rows] if row.outcome != "not run"}
+    complete = every_test and ran == set(CATALOGUE) | set(SESSION_CATALOGUE)
     target = DOC if complete else PARTIAL
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(render(rows, machine, seconds, complete))
+    target.write_text(render(rows, machine, seconds, complete, session_rows))
     return target

@@ -214,3 +214,19 @@ def test_state_restored_from_the_changelog_carries_on_exactly() -> None:
         ("u1", "10:50", True, True, None),
         ("u1", "10:00", False, False, 3),
     ]
+
+
+def test_a_partition_keeps_its_windows_closed_when_the_watermark_goes_back() -> None:
+    """Partition 0 closed u1's session; then partition 1 is taken over far behind, pulling the
+    watermark back: a click of u1's closed session is still late, while partition 1's clicks
+    are not."""
+    op, _ = operator()
+    feed = Feed(op)
+    feed("u1", 0)
+    feed("u1", 100)  # closes u1's first session (10:00-10:30)
+    op.flush()
+    op.assign(1, [(b"watermark", b'{"max_event_ms": %d, "closed_through": null}' % T0)])
+    op.flush()
+    assert feed("u1", 5) is not None  # behind what partition 0 has closed
+    row = {"user_id": "u2", "action": "view"}
+    assert op.add(1, 0, T0 + 5 * MINUTE, row, None) is None

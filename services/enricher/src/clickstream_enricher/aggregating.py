@@ -3,7 +3,7 @@
 Per batch: decode (bad records to the DLQ), filter by WHERE, hand each row to the window
 operator (late rows to `<input>.late`, with the reason), flush it, and deliver the batch's output
 rows, its changelog changes and its input positions through the delivery strategy: at least
-once, outputs and changelog acknowledged before the offsets are committed; exactly once, all
+once, the rows acknowledged, then the changelog, then the offsets committed; exactly once, all
 three in one transaction. With nothing read, a flush still runs: the watermark moves with the
 wall clock, so a session closes one gap after its last click even when no one else clicks.
 
@@ -72,6 +72,7 @@ class WindowProcessor:
         self._batch_size = batch_size
         self._clock = clock
         self._assigned: set[PartitionKey] = set()
+        self._restoring = False
         for name, text in (
             ("records_consumed", "input records read"),
             ("records_aggregated", "input rows added to their windows"),
@@ -90,7 +91,19 @@ class WindowProcessor:
             "state_bytes", "encoded bytes of the state held", lambda: operator.state_bytes
         )
 
+    @property
+    def ready(self) -> bool:
+        """Not while a partition's state is being restored: its records wait for it."""
+        return not self._restoring
+
     def on_assign(self, partitions: list[PartitionKey]) -> None:
+        self._restoring = True
+        try:
+            self._restore(partitions)
+        finally:
+            self._restoring = False
+
+    def _restore(self, partitions: list[PartitionKey]) -> None:
         for topic, partition in partitions:
             started = self._clock()
             restored = self._operator.assign(partition, self._changelog.read(partition))
@@ -141,13 +154,13 @@ class WindowProcessor:
                 counts["late"] += 1
         self._evict_committed()
         emission = operator.flush()
-        outputs += self._outputs(emission)
-        if outputs or positions:
-            try:
-                self._committer.commit_batch(outputs, positions)
-            except BatchFenced as exc:
-                self._reread(exc)
-                return len(records)
+        outputs += self._rows(emission)
+        changelog = self._changelog_records(emission)
+        try:
+            self._deliver(outputs, changelog, positions)
+        except BatchFenced as exc:
+            self._reread(exc)
+            return len(records)
         metrics = self._metrics
         metrics.inc("records_consumed", len(records))
         metrics.inc("records_aggregated", counts["aggregated"])
@@ -159,16 +172,38 @@ class WindowProcessor:
         metrics.inc("changelog_records", len(emission.changelog))
         return len(records)
 
-    def _outputs(self, emission: Emission) -> list[OutRecord]:
-        output, changelog = self._topics.output, self._changelog.topic
-        records = [
+    def _deliver(
+        self,
+        outputs: list[OutRecord],
+        changelog: list[OutRecord],
+        positions: dict[PartitionKey, Position],
+    ) -> None:
+        """Exactly once, all in one transaction. At least once, the rows first, acknowledged,
+        and only then the changelog: state that says a window was closed (or a record counted)
+        must never be durable while the row saying so is not, or a crash between the two would
+        lose that row for good (the replay skips what the state already holds). The other way
+        round, a crash only repeats rows."""
+        if self._committer.exactly_once:
+            if outputs or changelog or positions:
+                self._committer.commit_batch(outputs + changelog, positions)
+            return
+        if outputs:
+            self._committer.commit_batch(outputs, {})
+        if changelog or positions:
+            self._committer.commit_batch(changelog, positions)
+
+    def _rows(self, emission: Emission) -> list[OutRecord]:
+        output = self._topics.output
+        return [
             OutRecord(output, row.user_id.encode(), encode_json(row.value)) for row in emission.rows
         ]
-        records += [
+
+    def _changelog_records(self, emission: Emission) -> list[OutRecord]:
+        changelog = self._changelog.topic
+        return [
             OutRecord(changelog, entry.key, entry.value, partition=entry.partition)
             for entry in emission.changelog
         ]
-        return records
 
     def _evict_committed(self) -> None:
         """Keys whose windows are all closed go once no replay can reach their records."""

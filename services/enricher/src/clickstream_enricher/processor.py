@@ -129,6 +129,11 @@ class ClickProcessor:
             lambda: self.offsets.notes_truncated,
         )
 
+    @property
+    def ready(self) -> bool:
+        """Always, once subscribed: taking partitions over needs no state restored."""
+        return True
+
     def on_assign(self, partitions: list[PartitionKey]) -> None:
         """Take partitions over from their committed positions, and (exactly once) from the note
         there of what their last owner finished past a held click, so it is not emitted twice."""

@@ -33,6 +33,11 @@ log = get_logger(__name__)
 class QueryLoop(Protocol):
     """`ClickProcessor` (the join) or `WindowProcessor` (a windowed query)."""
 
+    @property
+    def ready(self) -> bool:
+        """False while it cannot take records (a windowed query restoring its state)."""
+        ...
+
     def on_assign(self, partitions: list[PartitionKey]) -> None: ...
     def on_revoke(self, partitions: list[PartitionKey]) -> None: ...
     def run(self, shutdown: Shutdown) -> None: ...
@@ -62,7 +67,7 @@ class EnricherService:
 
     @property
     def ready(self) -> bool:
-        return self._consuming
+        return self._consuming and self._processor.ready
 
     def run(self) -> None:
         try:

@@ -75,6 +75,8 @@ class WindowOperator:
         self._retired: dict[int, dict[Key, int]] = {}
         self._evicted: list[ChangelogEntry] = []
         self._watermark_moved: set[int] = set()
+        # Per partition, the watermark its windows have been closed up to.
+        self._closed_through: dict[int, int] = {}
         self._retractions: list[OutputRow] = []
         # (window end, partition, key, window start): the next window to close; stale entries
         # (a window merged away or grown since) are skipped when popped.
@@ -86,11 +88,13 @@ class WindowOperator:
         """Take a partition on from its changelog, in log order; returns the records restored."""
         keys: dict[Key, KeyState] = {}
         max_event_ms: int | None = None
+        closed_through: int | None = None
         restored = 0
         for raw_key, value in changelog:
             restored += 1
             if raw_key == WATERMARK_KEY:
-                max_event_ms = None if value is None else decode_watermark(value)
+                if value is not None:
+                    max_event_ms, closed_through = decode_watermark(value)
                 continue
             key = decode_key(raw_key)
             if value is None:
@@ -106,6 +110,8 @@ class WindowOperator:
             for window in state.windows:
                 heapq.heappush(self._closing, (window.end, partition, key, window.start))
         self._watermarks.assign(partition, max_event_ms)
+        if closed_through is not None:
+            self._closed_through[partition] = closed_through
         return restored
 
     def revoke(self, partitions: Iterable[int]) -> None:
@@ -115,6 +121,7 @@ class WindowOperator:
             self._changed.pop(partition, None)
             self._retired.pop(partition, None)
             self._watermark_moved.discard(partition)
+            self._closed_through.pop(partition, None)
         gone = set(partitions)
         self._closing = [entry for entry in self._closing if entry[1] not in gone]
         heapq.heapify(self._closing)
@@ -150,7 +157,7 @@ class WindowOperator:
         self._watermarks.observe(partition, event_ms)
         if state is None:
             state = keys[key] = KeyState(last_offset=-1)
-        watermark = self._watermarks.current
+        watermark = self._late_mark(partition)
         if self._session_gap is not None:
             late = self._add_to_session(partition, key, state, event_ms, watermark, click, user)
         else:
@@ -235,6 +242,15 @@ class WindowOperator:
             self._accumulate(window, click, user)
         return None
 
+    def _late_mark(self, partition: int) -> int | None:
+        """Behind this, a record's window is closed: the operator's watermark, or how far this
+        partition's windows were closed before, if that is further (its owner was ahead)."""
+        current = self._watermarks.current
+        closed = self._closed_through.get(partition)
+        if closed is None or (current is not None and current > closed):
+            return current
+        return closed
+
     def _new_window(self, start: int, end: int, last: int) -> Window:
         return Window(start, end, last, [aggregates.initial(kind) for kind in self._kinds])
 
@@ -254,7 +270,12 @@ class WindowOperator:
         rows, self._retractions = self._retractions, []
         watermark = self._watermarks.advance()
         if watermark is not None:
-            self._close(watermark, rows)
+            closed_in = self._close(watermark, rows)
+            for partition in self._keys:
+                if watermark > self._closed_through.get(partition, watermark - 1):
+                    self._closed_through[partition] = watermark
+            # Persisted where it matters: where a window closed, a record behind it is late.
+            self._watermark_moved |= closed_in
         changelog, self._evicted = self._evicted, []
         for partition, changed in self._changed.items():
             keys = self._keys[partition]
@@ -269,15 +290,16 @@ class WindowOperator:
                 changelog.append(ChangelogEntry(partition, encode_key(key), value))
             changed.clear()
         for partition in self._watermark_moved:
-            max_event_ms = self._watermarks.max_event_ms(partition)
-            if max_event_ms is not None:
-                changelog.append(
-                    ChangelogEntry(partition, WATERMARK_KEY, encode_watermark(max_event_ms))
-                )
+            progress = encode_watermark(
+                self._watermarks.max_event_ms(partition), self._closed_through.get(partition)
+            )
+            changelog.append(ChangelogEntry(partition, WATERMARK_KEY, progress))
         self._watermark_moved.clear()
         return Emission(rows, changelog)
 
-    def _close(self, watermark: int, rows: list[OutputRow]) -> None:
+    def _close(self, watermark: int, rows: list[OutputRow]) -> set[int]:
+        """Close every window the watermark passed; returns the partitions they were in."""
+        closed_in: set[int] = set()
         closing = self._closing
         while closing and closing[0][0] <= watermark:
             end, partition, key, start = heapq.heappop(closing)
@@ -288,6 +310,7 @@ class WindowOperator:
             if window is None:
                 continue
             state.windows.remove(window)
+            closed_in.add(partition)
             values = self._values(key, window)
             if self._query.having is None or self._query.having(values, None) is True:
                 rows.append(self._row(key, window, (start, end), final=True, values=values))
@@ -296,6 +319,7 @@ class WindowOperator:
             self._changed[partition].add(key)
             if not state.windows:
                 self._retired[partition][key] = state.last_offset
+        return closed_in
 
     def _show(self, key: Key, window: Window, rows: list[OutputRow]) -> None:
         values = self._values(key, window)

@@ -79,11 +79,12 @@ def decode_state(data: bytes, kinds: Sequence[AggregateKind]) -> KeyState:
     return KeyState(last_offset=obj["o"], windows=windows, size=len(data))
 
 
-def encode_watermark(max_event_ms: int) -> bytes:
-    return orjson.dumps({"max_event_ms": max_event_ms})
+def encode_watermark(max_event_ms: int | None, closed_through: int | None) -> bytes:
+    """A partition's event-time progress: the highest event time seen, and the watermark its
+    windows were closed up to (a record behind that stays late, whoever owns the partition)."""
+    return orjson.dumps({"max_event_ms": max_event_ms, "closed_through": closed_through})
 
 
-def decode_watermark(data: bytes) -> int:
-    value = orjson.loads(data)["max_event_ms"]
-    assert isinstance(value, int)
-    return value
+def decode_watermark(data: bytes) -> tuple[int | None, int | None]:
+    value = orjson.loads(data)
+    return value.get("max_event_ms"), value.get("closed_through")

@@ -6,7 +6,9 @@ is closed one gap after their last click even if nobody else clicks (windows tha
 when new data arrives are the most reported failure of ksqlDB, Kafka Streams and Quix sessions).
 The operator's watermark is the minimum over its partitions, not counting those idle for the
 idle timeout (Flink's `table.exec.source.idle-timeout`); when all are idle, the furthest one.
-It never goes back: a window closed stays closed.
+It goes back only when a partition far behind is assigned (taken over from a slower replica):
+the operator then keeps, per partition, how far it has closed windows (see `WindowOperator`),
+so a window closed stays closed, and the partitions it keeps are not declared late in bulk.
 """
 
 from __future__ import annotations
@@ -61,6 +63,10 @@ class Watermarks:
         """The operator's watermark as of the last `advance` (None until any event time)."""
         return self._current
 
+    @property
+    def partitions(self) -> list[int]:
+        return list(self._partitions)
+
     def advance(self) -> int | None:
         """Recompute the operator's watermark from the partitions and the wall clock."""
         now = self._clock()
@@ -76,15 +82,14 @@ class Watermarks:
                 if mark is not None:
                     idle.append(mark)
             elif mark is None:
-                return self._current  # an active partition with no event time yet holds it
+                self._current = None  # an active partition with no event time yet holds it
+                return None
             else:
                 active.append(mark)
         if active:
-            candidate = min(active)
+            self._current = min(active)
         elif idle:
-            candidate = max(idle)
+            self._current = max(idle)
         else:
-            return self._current
-        if self._current is None or candidate > self._current:
-            self._current = candidate
+            self._current = None
         return self._current

@@ -1,0 +1,93 @@
+"""The sessions query under faults: kill -9 in both delivery modes, scale 1 -> 2 -> 1, a Kafka
+restart; then every final session row against DuckDB (tests/faults/sessions_harness.py), into
+docs/RELIABILITY.md."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from tests.faults.conftest import DedicatedBrokers, FaultPipeline
+from tests.faults.report import SHORT_SESSION_MS, SessionRow
+from tests.faults.sessions_harness import SessionsRun
+from tests.faults.test_faults import DOWN_SECONDS, failure_summary
+from tests.support.eventually import eventually
+from tests.support.groups import wait_members
+from tests.support.pipeline import Names
+
+pytestmark = pytest.mark.faults
+
+Make = Callable[..., SessionsRun]
+MODES = ["at-least-once", "exactly-once"]
+
+
+@pytest.fixture
+def sessions(
+    session_report: list[SessionRow],
+    brokers: DedicatedBrokers,
+    names: Names,
+    pipeline: FaultPipeline,
+    request: pytest.FixtureRequest,
+) -> Iterator[Make]:
+    made: list[SessionsRun] = []
+
+    def make(key: str, mode: str, session_timeout_ms: int | None = None) -> SessionsRun:
+        row = SessionRow(key, mode)
+        session_report.append(row)
+        delivery = mode.replace("-", "_")
+        made.append(SessionsRun(brokers, pipeline, names, row, delivery, session_timeout_ms))
+        return made[-1]
+
+    yield make
+    outcome = getattr(request.node, "rep_call", None)
+    for each in made:
+        each.row.outcome = "passed" if outcome is not None and outcome.passed else "failed"
+        if outcome is not None and outcome.failed:
+            each.row.notes.append(f"failed: {failure_summary(outcome.longreprtext)}")
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_kill_sessions(sessions: Make, mode: str) -> None:
+    run = sessions("kill-sessions", mode, session_timeout_ms=SHORT_SESSION_MS).start()
+    run.wait_fault_point()
+    fault = time.time()
+    run.pipeline.kill(run.enrichers[0])
+    replacement = run.start_enricher("sessions-2")
+    run.row.recovery = f"{run.flowing_after(fault):.1f}"
+    replacement.wait_ready()
+    run.settle()
+    run.judge(exactly_once=mode == "exactly-once")
+    run.stop()
+
+
+def test_scale_sessions(sessions: Make, brokers: DedicatedBrokers) -> None:
+    run = sessions("scale-sessions", "exactly-once").start()
+    run.wait_fault_point()
+    fault = time.time()
+    second = run.start_enricher("sessions-2", instance="2")
+    check = run.pipeline.check_alive
+    wait_members(brokers.kafka, run.group, 2, check=check)
+    run.row.recovery = f"{run.flowing_after(fault):.1f}"
+    eventually(
+        lambda: check() or second.metric("enricher_records_aggregated_total") > 0,
+        timeout=120,
+        message="the second sessions enricher aggregated nothing",
+    )
+    assert run.pipeline.terminate(second) == 0, second.log_tail()
+    wait_members(brokers.kafka, run.group, 1, check=check)
+    run.settle()
+    run.judge(exactly_once=True)
+    run.stop()
+
+
+def test_restart_kafka_sessions(sessions: Make, brokers: DedicatedBrokers) -> None:
+    run = sessions("restart-kafka-sessions", "exactly-once").start()
+    run.wait_fault_point()
+    stopped, answered = brokers.outage("kafka", DOWN_SECONDS)
+    run.row.notes.append(f"the broker answered again {answered - stopped:.1f} s after it stopped")
+    run.row.recovery = f"{run.flowing_after(stopped):.1f}"
+    run.settle()
+    run.judge(exactly_once=True)
+    run.stop()
