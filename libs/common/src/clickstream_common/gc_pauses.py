@@ -8,6 +8,8 @@ and 35 ms of pause, measured on the bench machine, landing on whichever record i
 from __future__ import annotations
 
 import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 
 def freeze_startup_heap() -> None:
@@ -15,3 +17,19 @@ def freeze_startup_heap() -> None:
     collections skip; objects made later are collected as usual. Call once start-up is done."""
     gc.collect()
     gc.freeze()
+
+
+@contextmanager
+def collection_paused() -> Iterator[None]:
+    """Around a bulk load of long-lived objects with no cycles (state restored from a
+    changelog): every collection would walk the growing heap and find nothing to free (100,000
+    sessions restored at 66,000 records/s with the collector on, 146,000 with it off). What
+    survives is then frozen out of later passes."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+        freeze_startup_heap()

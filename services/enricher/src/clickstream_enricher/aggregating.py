@@ -22,6 +22,7 @@ from typing import Protocol
 from clickstream_common.contracts import BadRecord, decode_event, encode_json
 from clickstream_common.dead_letter import dead_letter
 from clickstream_common.delivery import BatchCommitter
+from clickstream_common.gc_pauses import collection_paused
 from clickstream_common.lifecycle import Shutdown
 from clickstream_common.logging import get_logger
 from clickstream_common.metrics import Metrics
@@ -99,7 +100,8 @@ class WindowProcessor:
     def on_assign(self, partitions: list[PartitionKey]) -> None:
         self._restoring = True
         try:
-            self._restore(partitions)
+            with collection_paused():
+                self._restore(partitions)
         finally:
             self._restoring = False
 

@@ -34,6 +34,7 @@ class ChangelogReader:
                 "enable.auto.commit": False,
                 "enable.auto.offset.store": False,
                 "isolation.level": "read_committed",
+                "fetch.wait.max.ms": 50,
                 "logger": LIBRDKAFKA_LOG,
             }
         )
@@ -54,7 +55,9 @@ class ChangelogReader:
             last_progress = time.monotonic()
             position = low
             while position < high:
-                messages = self._consumer.consume(num_messages=10_000, timeout=0.5)
+                # A short wait: `consume` returns early only with a full batch, and a partition's
+                # tail is usually smaller than one.
+                messages = self._consumer.consume(num_messages=10_000, timeout=0.05)
                 for message in messages:
                     error = message.error()
                     if error is not None:

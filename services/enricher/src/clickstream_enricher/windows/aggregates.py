@@ -1,13 +1,15 @@
 """The aggregate functions, as accumulators a window keeps per aggregate.
 
-Every accumulator merges (two sessions bridged by a click become one) and encodes to JSON (the
-changelog). SQL's rules: NULLs are skipped; COUNT of nothing is 0, SUM/MIN/MAX/AVG of nothing
-NULL; values of different kinds never compare, so MIN/MAX keep the kind they saw first and skip
-the others, and SUM and AVG skip what is not a number.
+Every accumulator merges (two sessions bridged by a click become one) and is plain JSON data
+(`windows.state` encodes it for the changelog; a COUNT(DISTINCT) set goes as an array). SQL's
+rules: NULLs are skipped; COUNT of nothing is 0, SUM/MIN/MAX/AVG of nothing NULL; values of
+different kinds never compare, so MIN/MAX keep the kind they saw first and skip the others, and
+SUM and AVG skip what is not a number.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, TypeAlias
 
@@ -92,6 +94,20 @@ def _same_kind(a: object, b: object) -> bool:
     return a.__class__ is b.__class__
 
 
+Adder: TypeAlias = Callable[[object, Row, Row | None], object]
+
+
+def adder(spec: AggregateSpec) -> Adder:
+    """`add` for one spec, specialised once: COUNT(*) and a COUNT(*) FILTER are the hot cases
+    (every row of a session query), so they skip the generic dispatch."""
+    condition = spec.condition
+    if spec.kind == "count_star":
+        if condition is None:
+            return lambda acc, click, user: acc + 1  # type: ignore[operator]
+        return lambda acc, click, user: acc + 1 if condition(click, user) is True else acc  # type: ignore[operator]
+    return lambda acc, click, user: add(spec, acc, click, user)
+
+
 def merge(kind: AggregateKind, a: object, b: object) -> object:
     """One accumulator for the rows of both (sessions merged by a bridging click)."""
     if kind in ("count_star", "count"):
@@ -112,17 +128,3 @@ def result(kind: AggregateKind, acc: object) -> object:
         pair: list[float] = acc  # type: ignore[assignment]
         return pair[0] / pair[1] if pair[1] else None
     return acc
-
-
-def encode(kind: AggregateKind, acc: object) -> object:
-    if kind == "count_distinct":
-        return sorted(acc, key=lambda v: (type(v).__name__, v))  # type: ignore[call-overload]
-    return acc
-
-
-def decode(kind: AggregateKind, data: object) -> object:
-    if kind == "count_distinct":
-        return set(data)  # type: ignore[call-overload]
-    if kind == "avg":
-        return list(data)  # type: ignore[call-overload]
-    return data

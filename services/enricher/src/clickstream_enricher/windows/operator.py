@@ -33,6 +33,7 @@ from clickstream_enricher.windows.state import (
     decode_key,
     decode_state,
     decode_watermark,
+    distinct_positions,
     encode_key,
     encode_state,
     encode_watermark,
@@ -65,6 +66,11 @@ class WindowOperator:
     ) -> None:
         self._query = query
         self._kinds = [spec.kind for spec in query.aggregates]
+        self._distinct = distinct_positions(self._kinds)
+        self._adders = [aggregates.adder(spec) for spec in query.aggregates]
+        # The SELECT list as (name, 0 key / 1 aggregate / 2 window_start / 3 window_end, index).
+        sources = {"key": 0, "aggregate": 1, "window_start": 2, "window_end": 3}
+        self._layout = [(c.name, sources[c.source], c.index) for c in query.outputs]
         self._watermarks = watermarks
         self._session_gap = query.window.gap_ms if isinstance(query.window, Session) else None
         self._alignment = (
@@ -78,8 +84,9 @@ class WindowOperator:
         # Per partition, the watermark its windows have been closed up to.
         self._closed_through: dict[int, int] = {}
         self._retractions: list[OutputRow] = []
-        # (window end, partition, key, window start): the next window to close; stale entries
-        # (a window merged away or grown since) are skipped when popped.
+        # (window end, partition, key, window start): the next window to close. A session that
+        # grows keeps its entry, re-queued at its new end when popped; entries of windows merged
+        # away are skipped then.
         self._closing: list[tuple[int, int, Key, int]] = []
 
     # -- partitions ---------------------------------------------------------------------------
@@ -100,7 +107,7 @@ class WindowOperator:
             if value is None:
                 keys.pop(key, None)
             else:
-                keys[key] = decode_state(value, self._kinds)
+                keys[key] = decode_state(value, self._distinct)
         self._keys[partition] = keys
         self._changed[partition] = set()
         self._retired[partition] = {}
@@ -191,6 +198,7 @@ class WindowOperator:
                 return _late(event_ms, watermark, event_ms, end)
             window = self._new_window(event_ms, end, event_ms)
             state.windows.append(window)
+            heapq.heappush(self._closing, (end, partition, key, event_ms))
         else:
             bridged.sort(key=lambda w: w.start)
             window = bridged[0]
@@ -211,8 +219,8 @@ class WindowOperator:
                 if window.shown is not None and window.shown[0] != window.start:
                     self._retract(key, window.shown)
                     window.shown = None
+                heapq.heappush(self._closing, (window.end, partition, key, window.start))
         self._accumulate(window, click, user)
-        heapq.heappush(self._closing, (window.end, partition, key, window.start))
         return None
 
     def _add_to_fixed(
@@ -256,8 +264,8 @@ class WindowOperator:
 
     def _accumulate(self, window: Window, click: Row, user: Row | None) -> None:
         accs = window.accs
-        for i, spec in enumerate(self._query.aggregates):
-            accs[i] = aggregates.add(spec, accs[i], click, user)
+        for i, add in enumerate(self._adders):
+            accs[i] = add(accs[i], click, user)
         window.changed = True
 
     def _retract(self, key: Key, shown: tuple[int, int]) -> None:
@@ -285,7 +293,7 @@ class WindowOperator:
                     if window.changed:
                         window.changed = False
                         self._show(key, window, rows)
-                value = encode_state(state, self._kinds)
+                value = encode_state(state)
                 state.size = len(value)
                 changelog.append(ChangelogEntry(partition, encode_key(key), value))
             changed.clear()
@@ -306,14 +314,17 @@ class WindowOperator:
             state = self._keys.get(partition, {}).get(key)
             if state is None:
                 continue
-            window = next((w for w in state.windows if w.start == start and w.end == end), None)
+            window = next((w for w in state.windows if w.start == start), None)
             if window is None:
+                continue  # merged away, or its start moved (an entry for the new one exists)
+            if window.end > end:  # a session grown since: one entry per window, re-queued late
+                heapq.heappush(closing, (window.end, partition, key, start))
                 continue
             state.windows.remove(window)
             closed_in.add(partition)
-            values = self._values(key, window)
-            if self._query.having is None or self._query.having(values, None) is True:
-                rows.append(self._row(key, window, (start, end), final=True, values=values))
+            results = self._results(window)
+            if self._holds(key, results):
+                rows.append(self._row(key, window, (start, end), final=True, results=results))
             elif window.shown is not None:
                 rows.append(self._row(key, None, window.shown, final=True, retract=True))
             self._changed[partition].add(key)
@@ -322,19 +333,27 @@ class WindowOperator:
         return closed_in
 
     def _show(self, key: Key, window: Window, rows: list[OutputRow]) -> None:
-        values = self._values(key, window)
-        if self._query.having is None or self._query.having(values, None) is True:
+        results = self._results(window)
+        if self._holds(key, results):
             window.shown = (window.start, window.end)
-            rows.append(self._row(key, window, window.shown, final=False, values=values))
+            rows.append(self._row(key, window, window.shown, final=False, results=results))
         elif window.shown is not None:
             rows.append(self._row(key, None, window.shown, final=True, retract=True))
             window.shown = None
 
-    def _values(self, key: Key, window: Window) -> dict[str, object]:
+    def _results(self, window: Window) -> list[object]:
+        return [
+            aggregates.result(kind, acc) for kind, acc in zip(self._kinds, window.accs, strict=True)
+        ]
+
+    def _holds(self, key: Key, results: list[object]) -> bool:
+        """HAVING, over the group's values: `k<i>` for the keys, `a<j>` for the aggregates."""
+        having = self._query.having
+        if having is None:
+            return True
         values: dict[str, object] = {f"k{i}": value for i, value in enumerate(key)}
-        for j, (kind, acc) in enumerate(zip(self._kinds, window.accs, strict=True)):
-            values[f"a{j}"] = aggregates.result(kind, acc)
-        return values
+        values.update((f"a{j}", value) for j, value in enumerate(results))
+        return having(values, None) is True
 
     def _row(
         self,
@@ -344,18 +363,18 @@ class WindowOperator:
         *,
         final: bool,
         retract: bool = False,
-        values: dict[str, object] | None = None,
+        results: list[object] | None = None,
     ) -> OutputRow:
         """An output row; a retraction carries the key and the window's identity, no values."""
         start, end = format_event_time(span[0]), format_event_time(span[1])
         value: dict[str, object] = {}
-        for column in self._query.outputs:
-            if column.source == "key":
-                value[column.name] = key[column.index]
-            elif column.source == "aggregate":
-                value[column.name] = None if values is None else values[f"a{column.index}"]
+        for name, source, index in self._layout:
+            if source == 0:
+                value[name] = key[index]
+            elif source == 1:
+                value[name] = None if results is None else results[index]
             else:
-                value[column.name] = start if column.source == "window_start" else end
+                value[name] = start if source == 2 else end
         value["window_start"] = start
         value["window_end"] = end
         value["last_event_time"] = None if window is None else format_event_time(window.last)
