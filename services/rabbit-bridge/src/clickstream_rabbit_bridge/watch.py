@@ -50,8 +50,8 @@ def _session_line(value: bytes) -> str | None:
         minutes = (last - start).total_seconds() / 60
         return (
             f"session   {row.get('name', '?')!s:<24.24} {row.get('user_id', '?')!s:<12} "
-            f"{start:%H:%M}-{last:%H:%M} ({minutes:.0f} min on site): {row.get('clicks')} clicks, "
-            f"{row.get('carts', 0)} carts, {row.get('checkouts', 0)} checkouts"
+            f"{start:%H:%M}-{last:%H:%M} ({minutes:.0f} min on site): clicks {row.get('clicks')}, "
+            f"carts {row.get('carts', 0)}, checkouts {row.get('checkouts', 0)}"
         )
     except (ValueError, AttributeError, KeyError, TypeError):
         return value[:120].decode("utf-8", "replace")
