@@ -61,7 +61,8 @@ class Scenario:
 
     # ---- running -----------------------------------------------------------------------------
 
-    def start(self, seed: int) -> Scenario:
+    def start(self, seed: int, rate: int = RATE) -> Scenario:
+        """`rate`: clicks per second, when a scenario needs its traffic to last longer."""
         pipeline = self.pipeline
         stages = pipeline.start_stages(
             enricher_env={**self.group_env, **self.enricher_env}, bridge_env=self.group_env
@@ -72,7 +73,11 @@ class Scenario:
         self.tap = ExchangeTap(
             self.brokers.rabbitmq, self.names.exchange, f"{self.names.run}.tap"
         ).start()
-        self.generator = pipeline.start("generator", GENERATOR_SEED=str(seed), **GENERATED)
+        if rate != RATE:
+            self.row.notes.append(f"the generator at {rate}/s, so traffic outlasts the fault")
+        self.generator = pipeline.start(
+            "generator", GENERATOR_SEED=str(seed), **{**GENERATED, "GENERATOR_RATE": str(rate)}
+        )
         return self
 
     def start_enricher(self, log_name: str | None = None) -> Service:
