@@ -1,7 +1,7 @@
 """The aggregate functions, as accumulators a window keeps per aggregate.
 
 Every accumulator merges (two sessions bridged by a click become one) and is plain JSON data
-(`windows.state` encodes it for the changelog; a COUNT(DISTINCT) set goes as an array). SQL's
+(`windows.state` encodes it for the changelog; COUNT(DISTINCT)'s values go as an array). SQL's
 rules: NULLs are skipped; COUNT of nothing is 0, SUM/MIN/MAX/AVG of nothing NULL; values of
 different kinds never compare, so MIN/MAX keep the kind they saw first and skip the others, and
 SUM and AVG skip what is not a number.
@@ -34,11 +34,19 @@ def _number(value: object) -> bool:
     return value.__class__ in (int, float)
 
 
+# COUNT(DISTINCT) keeps a short list until it holds this many values, then a set: most sessions
+# see a handful of distinct values, and an empty set alone is 216 bytes (a tenth of a session).
+DISTINCT_AS_LIST = 8
+# Only values that compare as SQL values count as distinct ones; a JSON object or array in the
+# column counts as NULL, like a value of another kind in MIN/MAX.
+_SCALARS = (str, int, float, bool)
+
+
 def initial(kind: AggregateKind) -> object:
     if kind in ("count_star", "count"):
         return 0
     if kind == "count_distinct":
-        return set()
+        return []
     if kind == "avg":
         return [0, 0]
     return None
@@ -58,9 +66,29 @@ def add(spec: AggregateSpec, acc: object, click: Row, user: Row | None) -> objec
     if kind == "count":
         return acc + 1  # type: ignore[operator]
     if kind == "count_distinct":
-        acc.add(value)  # type: ignore[attr-defined]
-        return acc
+        return _distinct_add(acc, value)
     return _fold(kind, acc, value)
+
+
+def _distinct_add(acc: object, value: object) -> object:
+    if value.__class__ not in _SCALARS:
+        return acc
+    if isinstance(acc, set):
+        acc.add(value)
+        return acc
+    values: list[object] = acc  # type: ignore[assignment]
+    if value not in values:
+        if len(values) >= DISTINCT_AS_LIST:
+            return {*values, value}
+        values.append(value)
+    return values
+
+
+def distinct(values: list[object] | set[object]) -> list[object] | set[object]:
+    """The compact form of a set of distinct values (a changelog decodes them as a list)."""
+    if len(values) > DISTINCT_AS_LIST:
+        return values if isinstance(values, set) else set(values)
+    return values if isinstance(values, list) else list(values)
 
 
 def _fold(kind: AggregateKind, acc: object, value: object) -> object:
@@ -113,7 +141,7 @@ def merge(kind: AggregateKind, a: object, b: object) -> object:
     if kind in ("count_star", "count"):
         return a + b  # type: ignore[operator]
     if kind == "count_distinct":
-        return a | b  # type: ignore[operator]
+        return distinct({*a, *b})  # type: ignore[misc]
     if kind == "avg":
         return [a[0] + b[0], a[1] + b[1]]  # type: ignore[index]
     if b is None:

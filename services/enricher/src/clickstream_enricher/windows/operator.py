@@ -210,14 +210,14 @@ class WindowOperator:
                 window.end = max(window.end, other.end)
                 window.last = max(window.last, other.last)
                 if other.shown is not None:
-                    self._retract(key, other.shown)
+                    self._retract(key, (other.shown, other.end))
                 state.windows.remove(other)
             window.end = max(window.end, end)
             window.last = max(window.last, event_ms)
             if event_ms < window.start:
                 window.start = event_ms
-                if window.shown is not None and window.shown[0] != window.start:
-                    self._retract(key, window.shown)
+                if window.shown is not None and window.shown != window.start:
+                    self._retract(key, (window.shown, window.end))
                     window.shown = None
                 heapq.heappush(self._closing, (window.end, partition, key, window.start))
         self._accumulate(window, click, user)
@@ -326,7 +326,7 @@ class WindowOperator:
             if self._holds(key, results):
                 rows.append(self._row(key, window, (start, end), final=True, results=results))
             elif window.shown is not None:
-                rows.append(self._row(key, None, window.shown, final=True, retract=True))
+                rows.append(self._row(key, None, (start, end), final=True, retract=True))
             self._changed[partition].add(key)
             if not state.windows:
                 self._retired[partition][key] = state.last_offset
@@ -335,10 +335,11 @@ class WindowOperator:
     def _show(self, key: Key, window: Window, rows: list[OutputRow]) -> None:
         results = self._results(window)
         if self._holds(key, results):
-            window.shown = (window.start, window.end)
-            rows.append(self._row(key, window, window.shown, final=False, results=results))
+            window.shown = window.start
+            span = (window.start, window.end)
+            rows.append(self._row(key, window, span, final=False, results=results))
         elif window.shown is not None:
-            rows.append(self._row(key, None, window.shown, final=True, retract=True))
+            rows.append(self._row(key, None, (window.shown, window.end), final=True, retract=True))
             window.shown = None
 
     def _results(self, window: Window) -> list[object]:

@@ -15,7 +15,7 @@ from typing import Any, Final
 import msgspec
 import orjson
 
-from clickstream_enricher.windows.aggregates import AggregateKind
+from clickstream_enricher.windows.aggregates import AggregateKind, distinct
 
 Key = tuple[object, ...]
 WATERMARK_KEY: Final[bytes] = b"watermark"
@@ -30,8 +30,9 @@ class Window(msgspec.Struct, array_like=True, gc=False):
     last: int
     """The latest event time in the window (a session's end is this plus the gap)."""
     accs: list[Any]
-    shown: tuple[int, int] | None = None
-    """(start, end) of the last update row emitted for it, so it can be retracted."""
+    shown: int | None = None
+    """The window_start its update rows were emitted under, so that row can be retracted (a
+    retraction carries the window's latest end)."""
     changed: bool = True
     """Changed since the last flush; always false in the changelog."""
 
@@ -56,7 +57,8 @@ def decode_key(data: bytes) -> Key:
 
 
 def encode_state(state: KeyState) -> bytes:
-    """COUNT(DISTINCT)'s sets go out as arrays; `distinct_positions` says where to rebuild them."""
+    """COUNT(DISTINCT)'s values go out as arrays; `distinct_positions` says where to rebuild
+    their compact form."""
     return _ENCODER.encode(state)
 
 
@@ -66,7 +68,7 @@ def decode_state(data: bytes, distinct_positions: Sequence[int]) -> KeyState:
     if distinct_positions:
         for window in state.windows:
             for i in distinct_positions:
-                window.accs[i] = set(window.accs[i])
+                window.accs[i] = distinct(window.accs[i])
     return state
 
 
