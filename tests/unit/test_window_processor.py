@@ -81,8 +81,8 @@ class Kafka:
         return [json.loads(r.value or b"null") for r in self.records if r.topic == topic]
 
 
-def processor(kafka: Kafka, batches: list[list[Record]]) -> WindowProcessor:
-    query = compile_query(QUERY, StreamNames(clicks="VipActions"))
+def processor(kafka: Kafka, batches: list[list[Record]], sql: str = QUERY) -> WindowProcessor:
+    query = compile_query(sql, StreamNames(clicks="VipActions"))
     assert isinstance(query, AggregateQuery)
     made = WindowProcessor(
         source=Source(batches),
@@ -143,11 +143,16 @@ def test_a_crash_after_the_changelog_skips_the_replayed_records() -> None:
 def test_late_and_bad_records_go_to_their_topics() -> None:
     kafka = Kafka()
     bad = Record("in", 0, 2, b"u3", b"{", 0)
-    run = processor(kafka, [[action(0, "u1", 100)], [action(1, "u2", 0)], [bad]])
+    odd = Record("in", 0, 3, b"u4", b'{"user_id": "u4", "event_time": 1, "name": {"a": 1}}', 0)
+    query = """SELECT user_id, name, COUNT(*) AS clicks FROM VipActions
+               GROUP BY SESSION(event_time, INTERVAL '30' MINUTE), user_id, name"""
+    run = processor(kafka, [[action(0, "u1", 100)], [action(1, "u2", 0)], [bad, odd]], query)
     for _ in range(3):
         run.step(0)
     late = [r for r in kafka.records if r.topic == "in.late"]
     dlq = [r for r in kafka.records if r.topic == "in.dlq"]
     assert len(late) == 1 and dict(late[0].headers)["dlq.error"].startswith("late:")
-    assert len(dlq) == 1 and dict(dlq[0].headers)["dlq.error"].startswith("not JSON")
-    assert kafka.committed == {("in", 0): 3}
+    reasons = [dict(r.headers)["dlq.error"] for r in dlq]
+    assert len(reasons) == 2 and reasons[0].startswith("not JSON")
+    assert reasons[1] == "group key value is a JSON dict, not a value"
+    assert kafka.committed == {("in", 0): 4}

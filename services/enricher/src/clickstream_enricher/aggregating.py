@@ -28,7 +28,7 @@ from clickstream_common.logging import get_logger
 from clickstream_common.metrics import Metrics
 from clickstream_common.records import BatchFenced, OutRecord, PartitionKey, Position, RecordSource
 
-from clickstream_enricher.windows.operator import Emission, WindowOperator
+from clickstream_enricher.windows.operator import BadGroupKey, Emission, WindowOperator
 from clickstream_enricher.windows.plan import AggregateQuery
 
 log = get_logger(__name__)
@@ -148,7 +148,12 @@ class WindowProcessor:
             if where is not None and where(row, None) is not True:
                 counts["filtered"] += 1
                 continue
-            late = operator.add(record.partition, record.offset, event_ms, row, None)
+            try:
+                late = operator.add(record.partition, record.offset, event_ms, row, None)
+            except BadGroupKey as exc:
+                outputs.append(dead_letter(record, str(exc), self._topics.dead_letter))
+                counts["bad"] += 1
+                continue
             if late is None:
                 counts["aggregated"] += 1
             else:

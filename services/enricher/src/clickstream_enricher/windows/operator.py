@@ -24,6 +24,7 @@ from clickstream_enricher.rows import Row
 from clickstream_enricher.windows import aggregates
 from clickstream_enricher.windows.alignment import Alignment
 from clickstream_enricher.windows.plan import AggregateQuery
+from clickstream_enricher.windows.rows import OutputRow, RowMaker
 from clickstream_enricher.windows.spec import Session
 from clickstream_enricher.windows.state import (
     WATERMARK_KEY,
@@ -41,10 +42,11 @@ from clickstream_enricher.windows.state import (
 from clickstream_enricher.windows.watermarks import Watermarks
 
 
-@dataclass(frozen=True, slots=True)
-class OutputRow:
-    user_id: str
-    value: dict[str, object]
+class BadGroupKey(ValueError):
+    """A row whose group key holds a JSON object or array: it has no group; dead-lettered."""
+
+
+_KEY_TYPES = (str, int, float, bool, type(None))
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,9 +70,7 @@ class WindowOperator:
         self._kinds = [spec.kind for spec in query.aggregates]
         self._distinct = distinct_positions(self._kinds)
         self._adders = [aggregates.adder(spec) for spec in query.aggregates]
-        # The SELECT list as (name, 0 key / 1 aggregate / 2 window_start / 3 window_end, index).
-        sources = {"key": 0, "aggregate": 1, "window_start": 2, "window_end": 3}
-        self._layout = [(c.name, sources[c.source], c.index) for c in query.outputs]
+        self._rows = RowMaker(query)
         self._watermarks = watermarks
         self._session_gap = query.window.gap_ms if isinstance(query.window, Session) else None
         self._alignment = (
@@ -154,9 +154,12 @@ class WindowOperator:
         self, partition: int, offset: int, event_ms: int, click: Row, user: Row | None
     ) -> str | None:
         """Apply one input row; returns why it is late, or None once applied (or skipped as a
-        replay of a record this state already counted)."""
+        replay of a record this state already counted). `BadGroupKey` if it has no group."""
         query = self._query
         key = tuple(get(click, user) for get in query.keys)
+        for part in key:
+            if part.__class__ not in _KEY_TYPES:
+                raise BadGroupKey(f"group key value is a JSON {type(part).__name__}, not a value")
         keys = self._keys[partition]
         state = keys.get(key)
         if state is not None and offset <= state.last_offset:
@@ -269,7 +272,7 @@ class WindowOperator:
         window.changed = True
 
     def _retract(self, key: Key, shown: tuple[int, int]) -> None:
-        self._retractions.append(self._row(key, None, shown, final=True, retract=True))
+        self._retractions.append(self._rows.row(key, None, shown, final=True, retract=True))
 
     # -- batches ------------------------------------------------------------------------------
 
@@ -322,66 +325,27 @@ class WindowOperator:
                 continue
             state.windows.remove(window)
             closed_in.add(partition)
-            results = self._results(window)
-            if self._holds(key, results):
-                rows.append(self._row(key, window, (start, end), final=True, results=results))
+            results = self._rows.results(window)
+            if self._rows.holds(key, results):
+                rows.append(self._rows.row(key, window, (start, end), final=True, results=results))
             elif window.shown is not None:
-                rows.append(self._row(key, None, (start, end), final=True, retract=True))
+                rows.append(self._rows.row(key, None, (start, end), final=True, retract=True))
             self._changed[partition].add(key)
             if not state.windows:
                 self._retired[partition][key] = state.last_offset
         return closed_in
 
     def _show(self, key: Key, window: Window, rows: list[OutputRow]) -> None:
-        results = self._results(window)
-        if self._holds(key, results):
+        results = self._rows.results(window)
+        if self._rows.holds(key, results):
             window.shown = window.start
             span = (window.start, window.end)
-            rows.append(self._row(key, window, span, final=False, results=results))
+            rows.append(self._rows.row(key, window, span, final=False, results=results))
         elif window.shown is not None:
-            rows.append(self._row(key, None, (window.shown, window.end), final=True, retract=True))
+            rows.append(
+                self._rows.row(key, None, (window.shown, window.end), final=True, retract=True)
+            )
             window.shown = None
-
-    def _results(self, window: Window) -> list[object]:
-        return [
-            aggregates.result(kind, acc) for kind, acc in zip(self._kinds, window.accs, strict=True)
-        ]
-
-    def _holds(self, key: Key, results: list[object]) -> bool:
-        """HAVING, over the group's values: `k<i>` for the keys, `a<j>` for the aggregates."""
-        having = self._query.having
-        if having is None:
-            return True
-        values: dict[str, object] = {f"k{i}": value for i, value in enumerate(key)}
-        values.update((f"a{j}", value) for j, value in enumerate(results))
-        return having(values, None) is True
-
-    def _row(
-        self,
-        key: Key,
-        window: Window | None,
-        span: tuple[int, int],
-        *,
-        final: bool,
-        retract: bool = False,
-        results: list[object] | None = None,
-    ) -> OutputRow:
-        """An output row; a retraction carries the key and the window's identity, no values."""
-        start, end = format_event_time(span[0]), format_event_time(span[1])
-        value: dict[str, object] = {}
-        for name, source, index in self._layout:
-            if source == 0:
-                value[name] = key[index]
-            elif source == 1:
-                value[name] = None if results is None else results[index]
-            else:
-                value[name] = start if source == 2 else end
-        value["window_start"] = start
-        value["window_end"] = end
-        value["last_event_time"] = None if window is None else format_event_time(window.last)
-        value["final"] = final
-        value["retract"] = retract
-        return OutputRow(str(key[self._query.user_key]), value)
 
     # -- metrics ------------------------------------------------------------------------------
 
