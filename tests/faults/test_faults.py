@@ -7,14 +7,14 @@ from __future__ import annotations
 import re
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 import pytest
 from confluent_kafka import KafkaError, Message, Producer
 
 from tests.faults.conftest import DedicatedBrokers, FaultPipeline
 from tests.faults.harness import Scenario
-from tests.faults.report import FAULT_AT, SHORT_SESSION_MS, Row
+from tests.faults.report import FAULT_AT, SHORT_SESSION_MS, Row, SessionRow
 from tests.support.eventually import eventually
 from tests.support.groups import wait_members
 from tests.support.oracle import read_topic
@@ -57,13 +57,19 @@ def scenario(
         return made[-1]
 
     yield make
-    outcome = getattr(request.node, "rep_call", None)
+    record_outcome([each.row for each in made], request)
     for each in made:
-        each.row.outcome = "passed" if outcome is not None and outcome.passed else "failed"
-        if outcome is not None and outcome.failed:
-            each.row.notes.append(f"failed: {failure_summary(outcome.longreprtext)}")
         if each.tap is not None:
             each.tap.close()
+
+
+def record_outcome(rows: Sequence[Row | SessionRow], request: pytest.FixtureRequest) -> None:
+    """After a scenario: passed or failed into its report rows, a failure's first line noted."""
+    outcome = getattr(request.node, "rep_call", None)
+    for row in rows:
+        row.outcome = "passed" if outcome is not None and outcome.passed else "failed"
+        if outcome is not None and outcome.failed:
+            row.notes.append(f"failed: {failure_summary(outcome.longreprtext)}")
 
 
 def failure_summary(text: str) -> str:

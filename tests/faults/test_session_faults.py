@@ -12,7 +12,7 @@ import pytest
 from tests.faults.conftest import DedicatedBrokers, FaultPipeline
 from tests.faults.report import SHORT_SESSION_MS, SessionRow
 from tests.faults.sessions_harness import SessionsRun
-from tests.faults.test_faults import DOWN_SECONDS, failure_summary
+from tests.faults.test_faults import DOWN_SECONDS, record_outcome
 from tests.support.eventually import eventually
 from tests.support.groups import wait_members
 from tests.support.pipeline import Names
@@ -41,11 +41,7 @@ def sessions(
         return made[-1]
 
     yield make
-    outcome = getattr(request.node, "rep_call", None)
-    for each in made:
-        each.row.outcome = "passed" if outcome is not None and outcome.passed else "failed"
-        if outcome is not None and outcome.failed:
-            each.row.notes.append(f"failed: {failure_summary(outcome.longreprtext)}")
+    record_outcome([each.row for each in made], request)
 
 
 @pytest.mark.parametrize("mode", MODES)

@@ -26,23 +26,15 @@ def produce(
     """
     while True:
         try:
-            if record.partition is None:
-                producer.produce(
-                    record.topic,
-                    value=record.value,
-                    key=record.key,
-                    headers=list(record.headers) if record.headers else None,
-                    on_delivery=on_delivery,
-                )
-            else:
-                producer.produce(
-                    record.topic,
-                    value=record.value,
-                    key=record.key,
-                    partition=record.partition,
-                    headers=list(record.headers) if record.headers else None,
-                    on_delivery=on_delivery,
-                )
+            producer.produce(
+                record.topic,
+                value=record.value,
+                key=record.key,
+                # -1 is librdkafka's "unassigned": the partitioner places it by key
+                partition=-1 if record.partition is None else record.partition,
+                headers=list(record.headers) if record.headers else None,
+                on_delivery=on_delivery,
+            )
             return
         except BufferError:
             # The local queue is full: serve delivery reports to make room, then retry.

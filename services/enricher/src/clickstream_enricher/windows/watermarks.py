@@ -63,10 +63,6 @@ class Watermarks:
         """The operator's watermark as of the last `advance` (None until any event time)."""
         return self._current
 
-    @property
-    def partitions(self) -> list[int]:
-        return list(self._partitions)
-
     def advance(self) -> int | None:
         """Recompute the operator's watermark from the partitions and the wall clock."""
         now = self._clock()
