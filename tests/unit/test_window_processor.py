@@ -12,6 +12,7 @@ from clickstream_common.metrics import Metrics
 from clickstream_common.records import OutRecord, PartitionKey, Position, Record
 from clickstream_enricher.aggregating import WindowProcessor, WindowTopics
 from clickstream_enricher.query import StreamNames, compile_query
+from clickstream_enricher.window_inputs import StreamRows
 from clickstream_enricher.windows.operator import WindowOperator
 from clickstream_enricher.windows.plan import AggregateQuery
 from clickstream_enricher.windows.watermarks import Watermarks
@@ -88,6 +89,7 @@ def processor(kafka: Kafka, batches: list[list[Record]], sql: str = QUERY) -> Wi
         source=Source(batches),
         committer=kafka,
         query=query,
+        input_rows=StreamRows("in.dlq"),
         operator=WindowOperator(query, Watermarks(0, 60_000)),
         changelog=kafka,
         topics=TOPICS,

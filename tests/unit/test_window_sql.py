@@ -131,6 +131,10 @@ def test_the_seed_join_query_is_still_the_row_by_row_join() -> None:
             "must include user_id",
         ),
         ("SELECT user_id, COUNT(*) FROM VipActions GROUP BY user_id", "GROUP BY without a window"),
+        (
+            f"SELECT user_id, COUNT(*) FROM VipActions GROUP BY {SESSION}, user_id, device",
+            "GROUP BY column device is not in the SELECT list",
+        ),
         ("SELECT COUNT(*) FROM VipActions", "aggregation without GROUP BY a window"),
         (
             f"SELECT user_id, COUNT(*) FROM VipActions GROUP BY {SESSION}, "

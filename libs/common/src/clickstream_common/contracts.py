@@ -188,6 +188,12 @@ def decode_click(record: Record, max_bytes: int = MAX_RECORD_BYTES) -> Click:
     )
 
 
+def key_matches(record: Record, user_id: str) -> bool:
+    """Whether a record is keyed by its own user_id (so that user's records share a partition).
+    Raises `BadRecord` for a key that is no user_id at all."""
+    return record.key is not None and _key_text(record.key) == user_id
+
+
 def decode_event(record: Record, max_bytes: int = MAX_RECORD_BYTES) -> tuple[dict[str, Any], int]:
     """A record of a stream an earlier query wrote (VipActions, say): any JSON object keyed by
     its `user_id`, whose `event_time` is epoch milliseconds or the ISO form VipActions carry
@@ -195,7 +201,7 @@ def decode_event(record: Record, max_bytes: int = MAX_RECORD_BYTES) -> tuple[dic
     if record.key is None:
         raise BadRecord("null key: a record must be keyed by user_id")
     obj = _object(record, max_bytes, None)
-    if _key_text(record.key) != _user_id(obj):
+    if not key_matches(record, _user_id(obj)):
         raise BadRecord("key does not match user_id")
     event_time = obj.get("event_time")
     if event_time is None:

@@ -1,7 +1,7 @@
 """enricher: the streaming query (by default the seed's SQL). A join query looks each batch of
 clicks up in user-state and delivers the rows it selects; a windowed query aggregates one
-stream into sessions or per-day rows, with its state in a changelog topic. Either delivers to
-Kafka at least once or exactly once.
+stream, or clicks joined to their users, into sessions or per-day rows, with its state in a
+changelog topic. Either delivers to Kafka at least once or exactly once.
 
 Configured only by environment variables: README.md § The services lists them and their defaults.
 """
@@ -28,8 +28,13 @@ from clickstream_enricher.processor import ClickProcessor, OutputTopics
 from clickstream_enricher.service import EnricherService
 from clickstream_enricher.settings import Settings
 from clickstream_enricher.user_state_client import UserStateClient
+from clickstream_enricher.window_inputs import JoinedClicks, JoinTopics, StreamRows
 from clickstream_enricher.windows.operator import WindowOperator
 from clickstream_enricher.windows.watermarks import Watermarks
+
+
+def topic_specs(names: tuple[str, ...], partitions: int) -> list[TopicSpec]:
+    return [TopicSpec(name, partitions) for name in names]
 
 
 class Container(ServiceContainer):
@@ -54,6 +59,9 @@ class Container(ServiceContainer):
 
     # The join: clicks looked up in user-state.
     users = closing(UserStateClient, settings.provided.user_state_url, ServiceContainer.shutdown)
+    pending = providers.Factory(
+        PendingClicks, settings.provided.grace_seconds, settings.provided.pending_capacity
+    )
     join = providers.Singleton(
         ClickProcessor,
         source=consumer,
@@ -67,20 +75,36 @@ class Container(ServiceContainer):
             unmatched=settings.provided.unmatched_topic,
         ),
         join_mode=settings.provided.join_mode,
-        pending=providers.Factory(
-            PendingClicks, settings.provided.grace_seconds, settings.provided.pending_capacity
-        ),
+        pending=pending,
         metrics=metrics,
         batch_size=settings.provided.batch_size,
         pipelined=settings.provided.pipelined,
     )
 
-    # A windowed query: one stream aggregated, its state in a changelog.
+    # A windowed query: one stream, or clicks joined to users, aggregated; its state in a
+    # changelog.
     aggregate = providers.Singleton(
         WindowProcessor,
         source=consumer,
         committer=committer,
         query=settings.provided.query,
+        input_rows=providers.Selector(
+            settings.provided.reads,
+            one_stream=providers.Factory(StreamRows, settings.provided.dead_letter_topic),
+            clicks_and_users=providers.Factory(
+                JoinedClicks,
+                users=users,
+                resumer=committer,
+                join=settings.provided.query.join,
+                as_of=settings.provided.as_of,
+                pending=pending,
+                topics=providers.Factory(
+                    JoinTopics,
+                    dead_letter=settings.provided.dead_letter_topic,
+                    unmatched=settings.provided.unmatched_topic,
+                ),
+            ),
+        ),
         operator=providers.Singleton(
             WindowOperator,
             settings.provided.query,
@@ -101,24 +125,10 @@ class Container(ServiceContainer):
     service = providers.Singleton(
         EnricherService,
         settings=settings,
-        topics=providers.Selector(
-            settings.provided.mode,
-            join=providers.List(
-                providers.Factory(TopicSpec, settings.provided.clicks_topic, partitions),
-                providers.Factory(TopicSpec, settings.provided.vip_actions_topic, partitions),
-                providers.Factory(TopicSpec, settings.provided.dead_letter_topic, partitions),
-                providers.Factory(TopicSpec, settings.provided.unmatched_topic, partitions),
-            ),
-            aggregate=providers.List(
-                providers.Factory(TopicSpec, settings.provided.clicks_topic, partitions),
-                providers.Factory(TopicSpec, settings.provided.vip_actions_topic, partitions),
-                providers.Factory(TopicSpec, settings.provided.dead_letter_topic, partitions),
-                providers.Factory(TopicSpec, windows.late_topic, partitions),
-            ),
-        ),
+        topics=providers.Callable(topic_specs, settings.provided.topics, partitions),
         committer=committer,
         users=providers.Selector(
-            settings.provided.mode, join=users, aggregate=providers.Object(None)
+            settings.provided.reads, clicks_and_users=users, one_stream=providers.Object(None)
         ),
         consumer=consumer,
         processor=providers.Selector(settings.provided.mode, join=join, aggregate=aggregate),

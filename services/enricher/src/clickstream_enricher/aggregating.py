@@ -1,8 +1,11 @@
-"""The enricher's loop for a windowed query over one stream (the sessions over VipActions).
+"""The enricher's loop for a windowed query: over one stream (the sessions over VipActions), or
+over clicks joined to their users.
 
-Per batch: decode (bad records to the DLQ), filter by WHERE, hand each row to the window
-operator (late rows to `<input>.late`, with the reason), flush it, and deliver the batch's output
-rows, its changelog changes and its input positions through the delivery strategy: at least
+Per batch: the input turns records into rows (`window_inputs`: bad records to the DLQ, clicks
+without a user waiting for it or to the unmatched topic), filter by WHERE, hand each row to the
+window operator (late rows to `<input>.late`, with the reason), flush it, and deliver the
+batch's output rows, its changelog changes and its input positions (up to the oldest click still
+waiting) through the delivery strategy: at least
 once, the rows acknowledged, then the changelog, then the offsets committed; exactly once, all
 three in one transaction. With nothing read, a flush still runs: the watermark moves with the
 wall clock, so a session closes one gap after its last click even when no one else clicks.
@@ -19,7 +22,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
-from clickstream_common.contracts import BadRecord, decode_event, encode_json
+from clickstream_common.contracts import encode_json
 from clickstream_common.dead_letter import dead_letter
 from clickstream_common.delivery import BatchCommitter
 from clickstream_common.gc_pauses import collection_paused
@@ -28,6 +31,7 @@ from clickstream_common.logging import get_logger
 from clickstream_common.metrics import Metrics
 from clickstream_common.records import BatchFenced, OutRecord, PartitionKey, Position, RecordSource
 
+from clickstream_enricher.window_inputs import WindowInput
 from clickstream_enricher.windows.operator import BadGroupKey, Emission, WindowOperator
 from clickstream_enricher.windows.plan import AggregateQuery
 
@@ -56,15 +60,18 @@ class WindowProcessor:
         source: RecordSource,
         committer: BatchCommitter,
         query: AggregateQuery,
+        input_rows: WindowInput,
         operator: WindowOperator,
         changelog: Changelog,
         topics: WindowTopics,
         metrics: Metrics,
         batch_size: int = 1000,
         clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._source = source
         self._committer = committer
+        self._input = input_rows
         self._where = query.where
         self._operator = operator
         self._changelog = changelog
@@ -72,6 +79,7 @@ class WindowProcessor:
         self._metrics = metrics
         self._batch_size = batch_size
         self._clock = clock
+        self._sleep = sleep
         self._assigned: set[PartitionKey] = set()
         self._restoring = False
         for name, text in (
@@ -79,6 +87,9 @@ class WindowProcessor:
             ("records_aggregated", "input rows added to their windows"),
             ("records_filtered", "input rows the WHERE clause dropped"),
             ("records_dead_lettered", "malformed input records sent to the DLQ"),
+            ("records_unmatched", "clicks with no user to join, sent to the unmatched topic"),
+            ("records_held", "clicks held back to wait for their user"),
+            ("records_already_done", "records a partition's previous owner finished"),
             ("records_late", "rows behind the watermark for their window, sent to <input>.late"),
             ("window_rows", "update, final and retraction rows produced"),
             ("windows_final", "final rows produced (windows closed)"),
@@ -87,6 +98,9 @@ class WindowProcessor:
             ("batches_fenced", "batches refused because the group moved on, read again"),
         ):
             metrics.counter(name, text)
+        metrics.gauge(
+            "records_waiting", "clicks waiting for their user now", lambda: input_rows.waiting
+        )
         metrics.gauge("open_windows", "windows open now", lambda: operator.open_windows)
         metrics.gauge(
             "state_bytes", "encoded bytes of the state held", lambda: operator.state_bytes
@@ -98,6 +112,7 @@ class WindowProcessor:
         return not self._restoring
 
     def on_assign(self, partitions: list[PartitionKey]) -> None:
+        self._input.assign(partitions)
         self._restoring = True
         try:
             with collection_paused():
@@ -123,36 +138,44 @@ class WindowProcessor:
 
     def on_revoke(self, partitions: list[PartitionKey]) -> None:
         self._operator.revoke(partition for _, partition in partitions)
+        self._input.revoke(partitions)
         self._assigned.difference_update(partitions)
 
     def run(self, shutdown: Shutdown) -> None:
         while not shutdown.requested:
-            self.step(0.5)
+            self.step(0.1 if self._input.waiting else 0.5)
+        self.drain()
 
-    def step(self, timeout: float) -> int:
+    def drain(self) -> None:
+        """Settle the clicks still waiting for their user, reading nothing new: each does within
+        the grace period, and then the commit covers everything read."""
+        while self._input.waiting:
+            self.step(0, consume=False)
+            self._sleep(0.1)
+
+    def step(self, timeout: float, *, consume: bool = True) -> int:
         """Read one batch, apply it, and deliver what it changed; returns the records read."""
-        records = self._source.poll_batch(self._batch_size, timeout)
-        outputs: list[OutRecord] = []
-        positions: dict[PartitionKey, Position] = {}
-        counts = {"aggregated": 0, "filtered": 0, "late": 0, "bad": 0}
+        records = self._source.poll_batch(self._batch_size, timeout) if consume else []
+        taken = self._input.take(records)
+        outputs = taken.side
+        counts = taken.counts
         where = self._where
         operator = self._operator
-        for record in records:
-            positions[(record.topic, record.partition)] = Position(record.offset + 1)
-            try:
-                row, event_ms = decode_event(record)
-            except BadRecord as exc:
-                outputs.append(dead_letter(record, str(exc), self._topics.dead_letter))
-                counts["bad"] += 1
-                continue
-            if where is not None and where(row, None) is not True:
+        for partition, event_ms in taken.seen:
+            operator.observe(partition, event_ms)
+        for item in taken.rows:
+            record = item.record
+            if where is not None and where(item.row, item.user) is not True:
+                operator.observe(record.partition, item.event_ms)
                 counts["filtered"] += 1
                 continue
             try:
-                late = operator.add(record.partition, record.offset, event_ms, row, None)
+                late = operator.add(
+                    record.partition, record.offset, item.event_ms, item.row, item.user
+                )
             except BadGroupKey as exc:
                 outputs.append(dead_letter(record, str(exc), self._topics.dead_letter))
-                counts["bad"] += 1
+                counts["dead_lettered"] += 1
                 continue
             if late is None:
                 counts["aggregated"] += 1
@@ -163,17 +186,25 @@ class WindowProcessor:
         emission = operator.flush()
         outputs += self._rows(emission)
         changelog = self._changelog_records(emission)
+        positions = self._input.positions()
         try:
             self._deliver(outputs, changelog, positions)
         except BatchFenced as exc:
             self._reread(exc)
             return len(records)
+        self._input.mark_committed(positions)
         metrics = self._metrics
         metrics.inc("records_consumed", len(records))
-        metrics.inc("records_aggregated", counts["aggregated"])
-        metrics.inc("records_filtered", counts["filtered"])
-        metrics.inc("records_late", counts["late"])
-        metrics.inc("records_dead_lettered", counts["bad"])
+        for name in (
+            "aggregated",
+            "filtered",
+            "late",
+            "dead_lettered",
+            "unmatched",
+            "held",
+            "already_done",
+        ):
+            metrics.inc(f"records_{name}", counts[name])
         metrics.inc("window_rows", len(emission.rows))
         metrics.inc("windows_final", sum(1 for row in emission.rows if row.value["final"]))
         metrics.inc("changelog_records", len(emission.changelog))

@@ -20,3 +20,12 @@ class UserDirectory(Protocol):
     def lookup(self, keys: Sequence[tuple[str, int | None]]) -> list[UserMatch]:
         """One answer per (user_id, event time or None for latest), in order; one round trip."""
         ...
+
+
+def unmatched_reason(found: Found, grace_seconds: float | None = None) -> str:
+    """Why a click has no user to join; `grace_seconds` once it waited that long in vain."""
+    if grace_seconds is not None:
+        return f"user unknown after {grace_seconds:g}s grace"
+    if found == Found.ABSENT:
+        return "user absent at event time (deleted, or first seen later)"
+    return "user unknown"

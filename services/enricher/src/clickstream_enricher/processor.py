@@ -40,7 +40,7 @@ from clickstream_common.records import (
     RecordSource,
 )
 
-from clickstream_enricher.directory import UserDirectory, UserMatch
+from clickstream_enricher.directory import UserDirectory, UserMatch, unmatched_reason
 from clickstream_enricher.lookahead import Lookahead, PendingLookup
 from clickstream_enricher.offsets import OffsetTracker
 from clickstream_enricher.pending import PendingClick, PendingClicks
@@ -324,13 +324,8 @@ class ClickProcessor:
             )
             self._counts["vip_actions"] += 1
         elif user is None and self._query.join == "inner":
-            if expired:
-                reason = f"user unknown after {self._pending.grace_seconds:g}s grace"
-            elif match.found == "absent":
-                reason = "user absent at event time (deleted, or first seen later)"
-            else:
-                reason = "user unknown"
-            outputs.append(self._unmatched(record, reason))
+            grace = self._pending.grace_seconds if expired else None
+            outputs.append(self._unmatched(record, unmatched_reason(match.found, grace)))
         else:
             self._counts["clicks_filtered"] += 1
 

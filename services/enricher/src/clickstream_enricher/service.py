@@ -1,10 +1,10 @@
 """The enricher's start-up, in order: its topics (and, for a windowed query, the changelog, with
 as many partitions as its input); the delivery strategy started (exactly once,
 `init_transactions` fences and aborts what a previous instance with the same transactional id
-left open, before any offset is read); for the join, user-state ready (semantics 2: no click is
-processed before the users table is loaded); then the subscription, with the processor as the
-rebalance listener (a windowed query restores each partition's state there), and the query's
-loop until shutdown."""
+left open, before any offset is read); for a query that joins, user-state ready (semantics 2: no
+click is processed before the users table is loaded); then the subscription, with the processor
+as the rebalance listener (a windowed query restores each partition's state there), and the
+query's loop until shutdown."""
 
 from __future__ import annotations
 
@@ -100,10 +100,11 @@ class EnricherService:
                 if settings.delivery == "exactly_once"
                 else {}
             ),
+            **({"join_mode": settings.join_mode} if self._users is not None else {}),
             **(
-                {"join_mode": settings.join_mode}
-                if settings.mode == "join"
-                else {"changelog": settings.windows.changelog_topic}
+                {"changelog": settings.windows.changelog_topic}
+                if settings.mode == "aggregate"
+                else {}
             ),
             columns=list(settings.query.columns),
         )

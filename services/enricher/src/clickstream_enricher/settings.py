@@ -51,8 +51,34 @@ class Settings:
 
     @property
     def mode(self) -> Literal["join", "aggregate"]:
-        """A row-by-row join, or a windowed aggregation (over one stream)."""
+        """A row-by-row join, or a windowed aggregation (of one stream, or of the join)."""
         return "join" if isinstance(self.query, CompiledQuery) else "aggregate"
+
+    @property
+    def reads(self) -> Literal["clicks_and_users", "one_stream"]:
+        """Whether the query looks its input's users up in user-state."""
+        return "one_stream" if self.query.join is None else "clicks_and_users"
+
+    @property
+    def topics(self) -> tuple[str, ...]:
+        """The topics it reads and writes, but the changelog (made with its input's partitions)."""
+        side = self.unmatched_topic if self.reads == "clicks_and_users" else None
+        late = self.windows.late_topic if self.mode == "aggregate" else None
+        return tuple(
+            topic
+            for topic in (
+                self.clicks_topic,
+                self.vip_actions_topic,
+                self.dead_letter_topic,
+                side,
+                late,
+            )
+            if topic is not None
+        )
+
+    @property
+    def as_of(self) -> bool:
+        return self.join_mode == "as_of"
 
     @property
     def pipelined(self) -> bool:
@@ -165,15 +191,6 @@ def _compile(env: Env, text: str, streams: StreamNames) -> CompiledQuery | Aggre
         query = compile_query(text, streams)
     except QueryError as exc:
         env.problems.append(f"ENRICHER_QUERY: {exc}")
-        return None
-    if isinstance(query, AggregateQuery) and query.join is not None:
-        # Compiled and checked, but the loop that would hold clicks for their user while keeping
-        # each user's clicks in offset order (so replays stay idempotent) is not built yet.
-        env.problems.append(
-            "ENRICHER_QUERY: a windowed query over the join is not supported yet; aggregate the "
-            "stream the join query writes instead (FROM VipActions GROUP BY SESSION(...), with "
-            "CLICKS_STREAM=VipActions and CLICKS_TOPIC set to its topic)"
-        )
         return None
     if query.target.lower() != streams.output.lower():
         env.problems.append(

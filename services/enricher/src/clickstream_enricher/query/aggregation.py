@@ -232,6 +232,13 @@ def _outputs(
         else:
             raise unsupported(f"{describe(node)} in an aggregating SELECT list", node)
         outputs.append(column)
+    shown = {column.index for column in outputs if column.source == "key"}
+    for i, col in enumerate(keys):
+        if i not in shown:
+            raise QueryError(
+                f"GROUP BY column {col.name} is not in the SELECT list: a consumer tells windows "
+                "apart by their group key and window_start, so every key column must be shown"
+            )
     seen: set[str] = set()
     for column in outputs:
         if column.name in seen:

@@ -150,6 +150,12 @@ class WindowOperator:
 
     # -- records ------------------------------------------------------------------------------
 
+    def observe(self, partition: int, event_ms: int) -> None:
+        """An input record that reaches no window (filtered out, or without a user) still moves
+        its partition's watermark: event time is the input's, as a source's watermark in Flink."""
+        self._watermarks.observe(partition, event_ms)
+        self._watermark_moved.add(partition)
+
     def add(
         self, partition: int, offset: int, event_ms: int, click: Row, user: Row | None
     ) -> str | None:
