@@ -89,6 +89,12 @@ SESSION_CATALOGUE: dict[str, Catalogued] = {
         " to it through the changelog), then gets SIGTERM once it has aggregated actions of its"
         " own (they move back). Fault instant: the second start.",
     ),
+    "kill-joined-sessions": Catalogued(
+        "kill -9 the sessions-over-the-join enricher",
+        "As `kill-sessions`, for the same sessions computed from clicks joined to users as of"
+        " each click (PLATINUM only; levels changing mid-day; a tenth of the users never seen, so"
+        " their clicks wait for them and pin the commits until unmatched).",
+    ),
     "restart-kafka-sessions": Catalogued(
         "restart the Kafka broker under the sessions enricher",
         "`scripts/brokers.sh stop-kafka`, 3 s down, `start-kafka`, the sessions enricher"
@@ -264,7 +270,9 @@ def _render_sessions(rows: list[SessionRow]) -> list[str]:
         " them are out. At the end one far-future action per partition moves the watermark past"
         " every session, and once the group has committed the whole input every final row is"
         " compared with DuckDB's sessionization (window functions) of the same actions read"
-        " back from Kafka, less those the enricher sent to `.late`.",
+        " back from Kafka, less those the enricher sent to `.late`. Over the join, it reads"
+        " clicks instead and DuckDB first joins each to its user's version as of the click"
+        " (`ASOF JOIN`) and keeps the PLATINUM ones.",
         "",
         "| # | Scenario | Fault |",
         "|---|---|---|",

@@ -1,9 +1,12 @@
 """The sessions query under faults: one windowed enricher (queries/vip-sessions.sql's shape)
-over VipActions a paced producer writes, a fault injected mid-stream, then every final session
-row compared with DuckDB's sessionization of the same records read back from Kafka."""
+over VipActions a paced producer writes, or (`joined`) over clicks joined to users as of their
+time, a fault injected mid-stream, then every final session row compared with DuckDB's
+sessionization of the same records read back from Kafka (joined: as of the same user versions).
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -11,27 +14,34 @@ from collections import Counter
 from dataclasses import dataclass
 
 from clickstream_common.contracts import parse_event_time
-from confluent_kafka import KafkaException, Producer
+from confluent_kafka import Producer
 
 from tests.faults.conftest import DedicatedBrokers, FaultPipeline
 from tests.faults.report import SessionRow
 from tests.support.groups import end_offsets, wait_committed
+from tests.support.kafka_clients import create_topic
 from tests.support.oracle import KafkaRow, read_topic
 from tests.support.pipeline import Names
 from tests.support.services import Service
 from tests.support.sessions import (
+    DAY,
+    JOINED_SESSIONS_SQL,
     MINUTE,
     SESSIONS_SQL,
     Action,
     Session,
+    as_of_platinum,
     expected_sessions,
     read_outcome,
+    user_record,
+    user_versions,
     vip_actions,
 )
 
 PARTITIONS = 4
 USERS = 400
-RATE = 600  # VIP actions per second
+KNOWN = 360  # joined: the other 40 users are never seen, their clicks wait, then are unmatched
+RATE = 600  # VIP actions (joined: clicks) per second
 FAULT_SHARE = 0.3  # of the actions out before the fault
 
 
@@ -54,14 +64,20 @@ class SessionsRun:
         row: SessionRow,
         delivery: str,
         session_timeout_ms: int | None = None,
+        joined: bool = False,
     ) -> None:
         self.brokers, self.pipeline, self.names, self.row = brokers, pipeline, names, row
-        self.source = names.vip
+        self.joined = joined
+        self.source = names.clicks if joined else names.vip
         self.output = f"{names.run}.vip-session"
         self.group = f"{names.run}.sessions"
+        one_stream = {"ENRICHER_QUERY": SESSIONS_SQL, "CLICKS_STREAM": "VipActions"}
         self.env = {
-            "ENRICHER_QUERY": SESSIONS_SQL,
-            "CLICKS_STREAM": "VipActions",
+            **(
+                {"ENRICHER_QUERY": JOINED_SESSIONS_SQL, "JOIN_GRACE_MS": "1000"}
+                if joined
+                else one_stream
+            ),
             "CLICKS_TOPIC": self.source,
             "OUTPUT_STREAM": "VipSessions",
             "OUTPUT_TOPIC": self.output,
@@ -72,12 +88,16 @@ class SessionsRun:
         if session_timeout_ms:
             self.env["KAFKA_SESSION_TIMEOUT_MS"] = str(session_timeout_ms)
             row.notes.append(f"KAFKA_SESSION_TIMEOUT_MS={session_timeout_ms}")
-        self.actions = vip_actions(seed=11, users=USERS, start_ms=1_764_000_000_000)
+        # Recent enough for the brokers' retention (user records carry their valid-from time).
+        self.start_ms = (int(time.time() * 1000) - 2 * DAY) // MINUTE * MINUTE
+        self.actions = vip_actions(seed=11, users=USERS, start_ms=self.start_ms)
         self.sent = 0
         self._producer_thread: threading.Thread | None = None
         self.enrichers: list[Service] = []
 
     def start(self) -> SessionsRun:
+        if self.joined:
+            self._start_user_state()
         self.enrichers.append(self.start_enricher("sessions"))
         self.enrichers[0].wait_ready()
         self._producer_thread = threading.Thread(target=self._produce, daemon=True)
@@ -95,6 +115,22 @@ class SessionsRun:
             **self.env,
         )
 
+    def _start_user_state(self) -> None:
+        create_topic(self.brokers.kafka, self.names.users, PARTITIONS, compact=True)
+        producer = Producer({"bootstrap.servers": self.brokers.kafka})
+        for user_id, level, valid_from in user_versions(self.start_ms, KNOWN):
+            producer.produce(
+                self.names.users,
+                user_record(user_id, level),
+                user_id.encode(),
+                timestamp=valid_from,
+            )
+        producer.flush(60)
+        self.env["USER_STATE_URL"] = self.pipeline.start_user_state().url
+
+    def _value(self, action: Action) -> bytes:
+        return action.click() if self.joined else action.value()
+
     def _produce(self) -> None:
         # Quiet: its reconnects while the broker restarts are expected (log_level 2: critical).
         producer = Producer(
@@ -105,7 +141,7 @@ class SessionsRun:
             delay = started + index / RATE - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
-            producer.produce(self.source, action.value(), action.user_id.encode())
+            producer.produce(self.source, self._value(action), action.user_id.encode())
             producer.poll(0)
             self.sent = index + 1
         producer.flush(120)
@@ -115,22 +151,23 @@ class SessionsRun:
             self.pipeline.check_alive()
             time.sleep(0.05)
 
-    def output_records(self) -> int:
-        return sum(end_offsets(self.brokers.kafka, self.output).values())
+    def flowing_after(self, since: float, services: list[Service], timeout: float = 120) -> float:
+        """Seconds from `since` until `services` write session rows again: their rows counters
+        grow past their sum at this call (one not answering yet counts 0). Not the output's end
+        offsets: those also grow by the abort markers a replacement's fencing writes."""
 
-    def flowing_after(self, since: float, timeout: float = 120) -> float:
-        """Seconds from `since` until the output topic grows again."""
-        before = None
+        def rows() -> float:
+            total = 0.0
+            for service in services:
+                with contextlib.suppress(OSError):
+                    total += service.metric_if_present("enricher_window_rows_total") or 0
+            return total
+
+        before = rows()
         deadline = time.time() + timeout
         while time.time() < deadline:
             self.pipeline.check_alive()
-            try:
-                now = self.output_records()
-            except KafkaException:  # the broker just back, its partitions' leaders not yet
-                now = None
-            if before is None:
-                before = now
-            elif now is not None and now > before:
+            if rows() > before:
                 return time.time() - since
             time.sleep(0.1)
         raise AssertionError(f"no session row produced {timeout} s after the fault")
@@ -144,9 +181,8 @@ class SessionsRun:
         last = max(a.event_ms for a in self.actions) + 24 * 60 * MINUTE
         for p in range(PARTITIONS):
             user = f"zz-sentinel-{p}"
-            producer.produce(
-                self.source, Action(user, last, "view", 0).value(), user.encode(), partition=p
-            )
+            sentinel = self._value(Action(user, last, "view", 0))
+            producer.produce(self.source, sentinel, user.encode(), partition=p)
         producer.flush(60)
         kafka = self.brokers.kafka
         wait_committed(
@@ -167,17 +203,13 @@ class SessionsRun:
             if sum(end_offsets(kafka, f"{self.source}.late").values())
             else set()
         )
-        applied = [
-            a
-            for a in _actions(read_topic(kafka, self.source), late)
-            if not a.user_id.startswith("zz-sentinel")
-        ]
+        applied = self._applied(read_topic(kafka, self.source), late)
         expected = expected_sessions(applied)
         rows = [r for r in read_topic(kafka, self.output) if b"zz-sentinel" not in (r.key or b"")]
         outcome = read_outcome(rows)
         judgement = _compare(expected, outcome.finals)
         row = self.row
-        row.actions = len(applied) + len(late)
+        row.actions = len(self.actions)
         row.expected = judgement.expected
         row.missing = judgement.missing
         row.double_counted = judgement.double_counted
@@ -196,17 +228,27 @@ class SessionsRun:
             assert outcome.problems == [], outcome.problems[:5]
         return judgement
 
+    def _applied(self, rows: list[KafkaRow], late: set[tuple[int, int]]) -> list[Action]:
+        """The actions the query aggregates: all but the late ones and the sentinels; joined,
+        the clicks whose user is PLATINUM at their time."""
+        rows = [
+            r
+            for r in rows
+            if (r.partition, r.offset) not in late and not (r.key or b"").startswith(b"zz-sentinel")
+        ]
+        if self.joined:
+            return as_of_platinum(read_topic(self.brokers.kafka, self.names.users), rows)[0]
+        return _actions(rows)
+
     def stop(self) -> None:
         for service in reversed(self.pipeline.services):
             if service.process is not None and service.process.poll() is None:
                 assert self.pipeline.terminate(service) == 0, service.log_tail()
 
 
-def _actions(rows: list[KafkaRow], late: set[tuple[int, int]]) -> list[Action]:
+def _actions(rows: list[KafkaRow]) -> list[Action]:
     out = []
     for row in rows:
-        if (row.partition, row.offset) in late:
-            continue
         assert row.value is not None
         obj = json.loads(row.value)
         out.append(

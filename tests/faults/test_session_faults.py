@@ -33,11 +33,15 @@ def sessions(
 ) -> Iterator[Make]:
     made: list[SessionsRun] = []
 
-    def make(key: str, mode: str, session_timeout_ms: int | None = None) -> SessionsRun:
+    def make(
+        key: str, mode: str, session_timeout_ms: int | None = None, *, joined: bool = False
+    ) -> SessionsRun:
         row = SessionRow(key, mode)
         session_report.append(row)
         delivery = mode.replace("-", "_")
-        made.append(SessionsRun(brokers, pipeline, names, row, delivery, session_timeout_ms))
+        made.append(
+            SessionsRun(brokers, pipeline, names, row, delivery, session_timeout_ms, joined)
+        )
         return made[-1]
 
     yield make
@@ -47,11 +51,24 @@ def sessions(
 @pytest.mark.parametrize("mode", MODES)
 def test_kill_sessions(sessions: Make, mode: str) -> None:
     run = sessions("kill-sessions", mode, session_timeout_ms=SHORT_SESSION_MS).start()
+    _kill_and_replace(run, mode)
+
+
+def test_kill_joined_sessions(sessions: Make) -> None:
+    """Over Clicks JOIN Users: clicks of users never seen wait for them and pin the commits, so
+    the replacement resumes behind them, past records it must not count or report twice."""
+    run = sessions(
+        "kill-joined-sessions", "exactly-once", session_timeout_ms=SHORT_SESSION_MS, joined=True
+    ).start()
+    _kill_and_replace(run, "exactly-once")
+
+
+def _kill_and_replace(run: SessionsRun, mode: str) -> None:
     run.wait_fault_point()
     fault = time.time()
     run.pipeline.kill(run.enrichers[0])
     replacement = run.start_enricher("sessions-2")
-    run.row.recovery = f"{run.flowing_after(fault):.1f}"
+    run.row.recovery = f"{run.flowing_after(fault, [replacement]):.1f}"
     replacement.wait_ready()
     run.settle()
     run.judge(exactly_once=mode == "exactly-once")
@@ -65,7 +82,7 @@ def test_scale_sessions(sessions: Make, brokers: DedicatedBrokers) -> None:
     second = run.start_enricher("sessions-2", instance="2")
     check = run.pipeline.check_alive
     wait_members(brokers.kafka, run.group, 2, check=check)
-    run.row.recovery = f"{run.flowing_after(fault):.1f}"
+    run.row.recovery = f"{run.flowing_after(fault, [run.enrichers[0], second]):.1f}"
     eventually(
         lambda: check() or second.metric("enricher_records_aggregated_total") > 0,
         timeout=120,
@@ -83,7 +100,7 @@ def test_restart_kafka_sessions(sessions: Make, brokers: DedicatedBrokers) -> No
     run.wait_fault_point()
     stopped, answered = brokers.outage("kafka", DOWN_SECONDS)
     run.row.notes.append(f"the broker answered again {answered - stopped:.1f} s after it stopped")
-    run.row.recovery = f"{run.flowing_after(stopped):.1f}"
+    run.row.recovery = f"{run.flowing_after(stopped, run.enrichers):.1f}"
     run.settle()
     run.judge(exactly_once=True)
     run.stop()

@@ -1,6 +1,8 @@
 """Sessions, independently: VipActions-shaped records with sessions, think times, out-of-order
 and late clicks, and DuckDB sessionizing the same records with window functions, to compare the
-enricher's final rows with row for row."""
+enricher's final rows with row for row. For a query over Clicks JOIN Users, DuckDB also joins
+each click to its user's version as of the click (an ASOF JOIN over the users topic's record
+timestamps, which is when user-state takes a version to be valid from)."""
 
 from __future__ import annotations
 
@@ -14,6 +16,8 @@ import duckdb
 from tests.support.oracle import KafkaRow, iso_millis
 
 MINUTE = 60_000
+HOUR = 60 * MINUTE
+DAY = 24 * HOUR
 GAP_MS = 30 * MINUTE
 SESSIONS_SQL = """INSERT INTO VipSessions
 SELECT user_id,
@@ -26,6 +30,18 @@ SELECT user_id,
 FROM VipActions
 GROUP BY SESSION(event_time, INTERVAL '30' MINUTE), user_id"""
 
+JOINED_SESSIONS_SQL = """INSERT INTO VipSessions
+SELECT Clicks.user_id, Users.level,
+       SESSION_START(Clicks.event_time, INTERVAL '30' MINUTE) AS session_start,
+       SESSION_END(Clicks.event_time, INTERVAL '30' MINUTE) AS session_end,
+       COUNT(*) AS clicks,
+       COUNT(*) FILTER (WHERE Clicks.action = 'checkout') AS checkouts,
+       SUM(CASE WHEN Clicks.action = 'cart' THEN 1 ELSE 0 END) AS carts,
+       COUNT(DISTINCT Clicks.page) AS pages
+FROM Clicks JOIN Users ON Clicks.user_id = Users.user_id
+WHERE Users.level = 'PLATINUM'
+GROUP BY SESSION(Clicks.event_time, INTERVAL '30' MINUTE), Clicks.user_id, Users.level"""
+
 Session = tuple[str, str, str, int, int, int, int, str]
 """user_id, window_start, window_end, clicks, checkouts, carts, pages, last_event_time."""
 
@@ -36,6 +52,19 @@ class Action:
     event_ms: int
     action: str
     page: int
+
+    def click(self) -> bytes:
+        """As a click record (docs/ARCHITECTURE.md § Data contracts)."""
+        return json.dumps(
+            {
+                "user_id": self.user_id,
+                "page": self.page,
+                "action": self.action,
+                "device": "desktop",
+                "agent": "it",
+                "event_time": self.event_ms,
+            }
+        ).encode()
 
     def value(self) -> bytes:
         return json.dumps(
@@ -155,3 +184,68 @@ def read_outcome(rows: list[KafkaRow]) -> Outcome:
         open_ = [identity for identity in seen if identity not in closed]
         problems += [f"never closed nor retracted: {identity}" for identity in open_]
     return Outcome(finals, problems)
+
+
+def as_of_platinum(users: list[KafkaRow], clicks: list[KafkaRow]) -> tuple[list[Action], set[int]]:
+    """The clicks whose user is PLATINUM at the click's event time, and the indexes (in
+    `clicks`) of those with no version of their user then (never seen, or first seen later)."""
+    con = duckdb.connect()
+    con.execute("CREATE TABLE u (user_id VARCHAR, level VARCHAR, valid_from BIGINT)")
+    con.executemany(
+        "INSERT INTO u VALUES (?, ?, ?)",
+        [
+            (v["user_id"], str(v["level"]).upper(), row.timestamp_ms)
+            for row in users
+            if row.value is not None
+            for v in [json.loads(row.value)]
+        ],
+    )
+    con.execute(
+        "CREATE TABLE c (i INTEGER, user_id VARCHAR, ts BIGINT, action VARCHAR, page INTEGER)"
+    )
+    con.executemany(
+        "INSERT INTO c VALUES (?, ?, ?, ?, ?)",
+        [
+            (i, v["user_id"], v["event_time"], v["action"], v["page"])
+            for i, row in enumerate(clicks)
+            if row.value is not None
+            for v in [json.loads(row.value)]
+        ],
+    )
+    joined = con.execute(
+        "SELECT c.i, c.user_id, c.ts, c.action, c.page, u.level FROM c "
+        "ASOF LEFT JOIN u ON c.user_id = u.user_id AND c.ts >= u.valid_from"
+    ).fetchall()
+    platinum = [
+        Action(user, ts, action, page)
+        for _, user, ts, action, page, level in joined
+        if level == "PLATINUM"
+    ]
+    return platinum, {i for i, *_, level in joined if level is None}
+
+
+def user_versions(start_ms: int, known: int) -> list[tuple[str, str, int]]:
+    """(user_id, level, valid from) for vip-000 up to `known` (the rest are never seen): PLATINUM
+    all day, upgraded or downgraded two hours in, GOLD all day, or signed up (PLATINUM) an hour
+    in, so their earlier clicks have no user at their time. user-state takes a user record's
+    timestamp as the time its version is valid from."""
+    versions = []
+    for u in range(known):
+        user_id = f"vip-{u:03d}"
+        before, mid_day = start_ms - DAY, start_ms + 2 * HOUR
+        kind = u % 6
+        if kind in (0, 1):
+            versions.append((user_id, "PLATINUM", before))
+        elif kind == 2:
+            versions += [(user_id, "GOLD", before), (user_id, "PLATINUM", mid_day)]
+        elif kind == 3:
+            versions += [(user_id, "PLATINUM", before), (user_id, "SILVER", mid_day)]
+        elif kind == 4:
+            versions.append((user_id, "GOLD", before))
+        else:
+            versions.append((user_id, "PLATINUM", start_ms + HOUR))
+    return versions
+
+
+def user_record(user_id: str, level: str) -> bytes:
+    return json.dumps({"user_id": user_id, "name": user_id.title(), "level": level}).encode()

@@ -230,3 +230,16 @@ def test_a_partition_keeps_its_windows_closed_when_the_watermark_goes_back() -> 
     assert feed("u1", 5) is not None  # behind what partition 0 has closed
     row = {"user_id": "u2", "action": "view"}
     assert op.add(1, 0, T0 + 5 * MINUTE, row, None) is None
+
+
+def test_a_partition_taken_over_is_judged_by_the_watermark_it_brings_at_once() -> None:
+    """The operator's watermark is recomputed on assignment, not at the next flush: the first
+    records of a partition taken over behind are not late by the others' watermark."""
+    op, _ = operator()
+    feed = Feed(op)
+    feed("u1", 0)
+    feed("u1", 100)
+    op.flush()
+    op.assign(1, [(b"watermark", b'{"max_event_ms": %d, "closed_through": null}' % T0)])
+    row = {"user_id": "u2", "action": "view"}
+    assert op.add(1, 0, T0 + 5 * MINUTE, row, None) is None

@@ -117,6 +117,9 @@ class WindowOperator:
             for window in state.windows:
                 heapq.heappush(self._closing, (window.end, partition, key, window.start))
         self._watermarks.assign(partition, max_event_ms)
+        # At once, not at the next flush: this batch's records of the partition would otherwise
+        # be judged late by a watermark that does not count it.
+        self._watermarks.advance()
         if closed_through is not None:
             self._closed_through[partition] = closed_through
         return restored
