@@ -128,6 +128,17 @@ def create_topics(
         consumer.close()
 
 
+def user_state_env(run: Run, users_topic: str) -> dict[str, str]:
+    """user-state's environment for a run: its users topic, and activity topics of the run's own
+    (empty), so no run reads what `make run` or another run left in the default ones."""
+    return {
+        "KAFKA_BOOTSTRAP_SERVERS": run.brokers.bootstrap,
+        "USERS_TOPIC": users_topic,
+        "VIP_SESSIONS_TOPIC": f"{run.run_id}.vip-session",
+        "VIP_DAYS_TOPIC": f"{run.run_id}.vip-day",
+    }
+
+
 def delete_run_topics(run: Run) -> None:
     """Every topic of this run, Quix's changelog topics included (they carry the group name)."""
     client = admin(run.brokers)

@@ -30,6 +30,7 @@ from bench.common import (
     say,
     stop,
     time_group,
+    user_state_env,
     wait_group_stable,
 )
 from bench.data import Data
@@ -43,7 +44,7 @@ TIMEOUT = 1800.0  # a failure guard only: a run far slower than this is broken, 
 def start_user_state(run: Run, users_topic: str, label: str) -> Service:
     service = Service(
         "user-state",
-        {"KAFKA_BOOTSTRAP_SERVERS": run.brokers.bootstrap, "USERS_TOPIC": users_topic},
+        user_state_env(run, users_topic),
         run.log_dir,
         log_name=label,
     )

@@ -32,6 +32,7 @@ from bench.common import (
     percentile,
     say,
     stop,
+    user_state_env,
 )
 from bench.data import Data
 from bench.enricher import TIMEOUT
@@ -84,7 +85,7 @@ def measure(run: Run, data: Data, users: int, batches: int) -> dict[str, Any]:
     run.quiet(f"user-state {users}")
     service = Service(
         "user-state",
-        {"KAFKA_BOOTSTRAP_SERVERS": run.brokers.bootstrap, "USERS_TOPIC": topic},
+        user_state_env(run, topic),
         run.log_dir,
         log_name=f"user-state-{users}",
     )
@@ -136,8 +137,7 @@ def profile_restore(run: Run, data: Data, users: int) -> dict[str, Any]:
     port = free_port()
     env = {
         **os.environ,
-        "KAFKA_BOOTSTRAP_SERVERS": run.brokers.bootstrap,
-        "USERS_TOPIC": topic,
+        **user_state_env(run, topic),
         "HTTP_PORT": str(port),
         "LOG_FORMAT": "json",
     }

@@ -52,6 +52,7 @@ start generator generator HTTP_PORT=8083 GENERATOR_TIME_SCALE="${GENERATOR_TIME_
   GENERATOR_RATE="${GENERATOR_RATE:-20}" GENERATOR_CLICKS=0
 
 cat <<INFO
+[run] VIPs on the site: curl -s http://127.0.0.1:8080/v1/vips/active
 [run] user-state API:   curl -s 'http://127.0.0.1:8080/v1/users?level=PLATINUM&limit=5'
 [run] metrics:          curl -s http://127.0.0.1:8081/metrics   (8080..8085, one per service)
 [run] VIP sessions:     topic vip-session (a line below per closed session), per day: vip-day

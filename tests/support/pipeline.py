@@ -38,6 +38,14 @@ class Names:
         return f"{self.run}.vip-action"
 
     @property
+    def sessions(self) -> str:
+        return f"{self.run}.vip-session"
+
+    @property
+    def days(self) -> str:
+        return f"{self.run}.vip-day"
+
+    @property
     def exchange(self) -> str:
         return f"{self.run}.vip-actions"
 
@@ -71,7 +79,12 @@ class Pipeline:
         self.log_dir = log_dir
         common = {"KAFKA_BOOTSTRAP_SERVERS": brokers.kafka, "TOPIC_PARTITIONS": "4"}
         self.env = {
-            "user-state": {**common, "USERS_TOPIC": names.users},
+            "user-state": {
+                **common,
+                "USERS_TOPIC": names.users,
+                "VIP_SESSIONS_TOPIC": names.sessions,
+                "VIP_DAYS_TOPIC": names.days,
+            },
             "enricher": {
                 **common,
                 "CLICKS_TOPIC": names.clicks,

@@ -15,6 +15,7 @@ import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 T = TypeVar("T")
 
@@ -125,6 +126,17 @@ class Env:
             raise ValueError(raw)
 
         return self._parse(name, default, parse, "a boolean (true/false)")
+
+    def time_zone(self, name: str, default: str = "UTC") -> ZoneInfo:
+        """An IANA time zone name, such as Europe/Berlin."""
+        zone_name = self.text(name, default)
+        try:
+            return ZoneInfo(zone_name)
+        except (ZoneInfoNotFoundError, ValueError):
+            self.problems.append(
+                f"{name}={zone_name!r} is not an IANA time zone such as Europe/Berlin"
+            )
+            return ZoneInfo(default)
 
     def choice(self, name: str, default: str, choices: Iterable[str]) -> str:
         allowed = tuple(choices)

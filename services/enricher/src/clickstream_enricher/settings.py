@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from clickstream_common.settings import Env, KafkaSettings, ObservabilitySettings
 
@@ -148,14 +148,7 @@ class WindowSettings:
     def read(
         cls, env: Env, input_topic: str, consumer_group: str, query_name: str
     ) -> WindowSettings:
-        zone_name = env.text("BUSINESS_TIMEZONE", "UTC")
-        try:
-            zone = ZoneInfo(zone_name)
-        except (ZoneInfoNotFoundError, ValueError):
-            env.problems.append(
-                f"BUSINESS_TIMEZONE={zone_name!r} is not an IANA time zone such as Europe/Berlin"
-            )
-            zone = ZoneInfo("UTC")
+        zone = env.time_zone("BUSINESS_TIMEZONE")
         return cls(
             allowed_lateness_ms=env.integer("ALLOWED_LATENESS_MS", 30_000, min=0, max=86_400_000),
             idle_timeout_ms=env.integer("IDLE_TIMEOUT_MS", 30_000, min=1, max=86_400_000),

@@ -12,11 +12,26 @@ from clickstream_common.metrics import Metrics
 from clickstream_common.service import ServiceContainer, closing, run_service
 from dependency_injector import providers
 
+from clickstream_user_state.activity import ActivityBoard
+from clickstream_user_state.activity_loader import ActivityLoader
+from clickstream_user_state.activity_rows import decode_day, decode_session
 from clickstream_user_state.loader import UsersLoader
 from clickstream_user_state.memory import settle_after_restore
 from clickstream_user_state.service import UserStateService
 from clickstream_user_state.settings import Settings
 from clickstream_user_state.store import UserStore
+
+
+def topic_specs(settings: Settings) -> list[TopicSpec]:
+    """The users topic is a table (compacted); the activity topics are the windowed queries'
+    outputs, keyed by user with many rows each, so never compacted (their retention bounds them)."""
+    return [
+        TopicSpec(settings.users_topic, compact=True),
+        TopicSpec(settings.users_dlq_topic),
+        TopicSpec(settings.sessions_topic),
+        TopicSpec(settings.days_topic),
+        *(TopicSpec(name) for name in settings.activity_dlq_topics),
+    ]
 
 
 class Container(ServiceContainer):
@@ -33,16 +48,42 @@ class Container(ServiceContainer):
         dead_letters=dead_letters,
         on_caught_up=providers.Object(settle_after_restore),
     )
+    board = providers.Singleton(
+        ActivityBoard,
+        zone=settings.provided.business_timezone,
+        retention_ms=settings.provided.activity_retention_ms,
+    )
+    sessions_reader = closing(
+        TableReader, settings.provided.kafka, settings.provided.sessions_topic
+    )
+    days_reader = closing(TableReader, settings.provided.kafka, settings.provided.days_topic)
+    sessions_loader = providers.Singleton(
+        ActivityLoader,
+        kind="sessions",
+        source=sessions_reader,
+        decode=providers.Object(decode_session),
+        apply=board.provided.apply_sessions,
+        metrics=metrics,
+        dead_letters=dead_letters,
+    )
+    days_loader = providers.Singleton(
+        ActivityLoader,
+        kind="days",
+        source=days_reader,
+        decode=providers.Object(decode_day),
+        apply=board.provided.apply_days,
+        metrics=metrics,
+        dead_letters=dead_letters,
+    )
     service = providers.Singleton(
         UserStateService,
         kafka=settings.provided.kafka,
-        topics=providers.List(
-            providers.Factory(TopicSpec, settings.provided.users_topic, compact=True),
-            providers.Factory(TopicSpec, settings.provided.users_dlq_topic),
-        ),
+        topics=providers.Callable(topic_specs, settings),
         store=store,
-        reader=reader,
+        readers=providers.List(reader, sessions_reader, days_reader),
         loader=loader,
+        board=board,
+        activity_loaders=providers.List(sessions_loader, days_loader),
         router=ServiceContainer.router,
         metrics=metrics,
         shutdown=ServiceContainer.shutdown,

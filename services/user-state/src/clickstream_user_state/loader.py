@@ -18,16 +18,11 @@ from clickstream_common.logging import get_logger
 from clickstream_common.metrics import Metrics
 from clickstream_common.records import OutRecord, Record
 
+from clickstream_user_state.catch_up import CatchUp, TableSource
 from clickstream_user_state.store import UserStore
 from clickstream_user_state.user_changes import decode_user_change
 
 log = get_logger(__name__)
-
-
-class TableSource(Protocol):
-    def watermarks(self) -> dict[int, tuple[int, int]]: ...
-    def positions(self) -> dict[int, int]: ...
-    def poll_batch(self, max_records: int, timeout: float) -> list[Record]: ...
 
 
 class DeadLetterSink(Protocol):
@@ -52,7 +47,7 @@ class UsersLoader:
         self._batch_size = batch_size
         self._on_caught_up = on_caught_up
         self._ready = threading.Event()
-        self._targets: dict[int, int] = {}
+        self._catch_up = CatchUp(source)
         metrics.counter("users_applied", "user records applied to the table, tombstones included")
         metrics.counter("users_dead_lettered", "user records refused and sent to the DLQ")
         metrics.gauge("users", "users currently in the table", lambda: float(len(store)))
@@ -70,10 +65,7 @@ class UsersLoader:
 
     def run(self, shutdown: Shutdown) -> None:
         started = time.monotonic()
-        self._targets = {
-            p: high for p, (low, high) in self._source.watermarks().items() if high > low
-        }
-        log.info("bootstrap started", end_offsets=self._targets)
+        log.info("bootstrap started", end_offsets=self._catch_up.start())
         self._check_caught_up(started)
         while not shutdown.requested:
             records = self._source.poll_batch(self._batch_size, 0.5)
@@ -109,8 +101,7 @@ class UsersLoader:
             log.warning("user records dead-lettered", count=len(rejected))
 
     def _check_caught_up(self, started: float) -> None:
-        positions = self._source.positions()
-        if all(positions.get(p, -1) >= end for p, end in self._targets.items()):
+        if self._catch_up.reached():
             self._on_caught_up()
             self._ready.set()
             log.info(

@@ -14,6 +14,8 @@ from typing import Any, Final
 import msgspec
 from clickstream_common.lookup import INT64_MAX, INT64_MIN, SCHEMA_TYPES
 
+from clickstream_user_state.activity_api import ACTIVITY_SCHEMAS
+
 _JSON = "application/json"
 EXAMPLE_USER_ID: Final = "795-35-5070"
 # Event times and limits are signed 64-bit integers, in query strings as in the lookup body.
@@ -36,6 +38,10 @@ _ERRORS: Final[dict[str, str]] = {
     "400": "Malformed request: the message says what is wrong.",
     "503": "Bootstrapping: the users table has not caught up with the topic yet.",
 }
+_ACTIVITY_NOT_READY: Final = _json(
+    _ref("Error"),
+    "Bootstrapping: the users table or the activity topics have not caught up yet.",
+)
 
 
 def _errors(*codes: str) -> dict[str, Any]:
@@ -68,6 +74,16 @@ _LEVEL_PARAMETER: Final = {
     "example": "PLATINUM",
 }
 
+_DATE_PARAMETER: Final = {
+    "name": "date",
+    "in": "query",
+    "required": False,
+    "description": "A business day (BUSINESS_TIMEZONE), YYYY-MM-DD from 1970-01-02 to "
+    "9999-12-30; without it, today by the stream's clock.",
+    "schema": {"type": "string", "format": "date"},
+    "example": "2026-12-03",
+}
+
 _LIMIT_PARAMETER: Final = {
     "name": "limit",
     "in": "query",
@@ -79,12 +95,24 @@ _LIMIT_PARAMETER: Final = {
 
 # Objects user-state answers with carry no other field. The Structs themselves stay open, so a
 # client ignores a field a newer user-state adds (see `clickstream_common.lookup`).
-_CLOSED: Final = ("User", "LookupResult", "LookupResponse", "LevelCounts", "UsersOfLevel")
+_CLOSED: Final = (
+    "User",
+    "LookupResult",
+    "LookupResponse",
+    "LevelCounts",
+    "UsersOfLevel",
+    "ActiveVip",
+    "ActiveVips",
+    "SessionView",
+    "UserActivity",
+)
 
 
 def _schemas() -> dict[str, Any]:
     """The lookup contract's schemas from its Structs; the HTTP server's own answers by hand."""
-    _, schemas = msgspec.json.schema_components(SCHEMA_TYPES, ref_template=_REF_TEMPLATE)
+    _, schemas = msgspec.json.schema_components(
+        (*SCHEMA_TYPES, *ACTIVITY_SCHEMAS), ref_template=_REF_TEMPLATE
+    )
     for name in _CLOSED:
         schemas[name]["additionalProperties"] = False
     return {
@@ -111,7 +139,8 @@ def openapi_document() -> dict[str, Any]:
             "title": "user-state",
             "version": "1",
             "description": "The users table of the clickstream VIP pipeline: batch lookups for "
-            "the enricher, users by id and by level, health and metrics.",
+            "the enricher, users by id and by level, VIP activity (who is on the site now, a "
+            "user's day), health and metrics.",
         },
         "paths": {
             "/v1/lookup": {
@@ -156,6 +185,29 @@ def openapi_document() -> dict[str, Any]:
                             "The users of `level` sorted by id, or the count per level.",
                         ),
                         **_errors("400", "503"),
+                    },
+                }
+            },
+            "/v1/vips/active": {
+                "get": {
+                    "operationId": "activeVips",
+                    "summary": "VIPs on the site now, with this session's and today's figures.",
+                    "responses": {
+                        "200": _json(_ref("ActiveVips"), "Longest on the site first."),
+                        "503": _ACTIVITY_NOT_READY,
+                    },
+                }
+            },
+            "/v1/users/{user_id}/activity": {
+                "get": {
+                    "operationId": "userActivity",
+                    "summary": "A user's sessions on a business day, and the day's totals.",
+                    "parameters": [_USER_ID_PARAMETER, _DATE_PARAMETER],
+                    "responses": {
+                        "200": _json(_ref("UserActivity"), "The day, empty if no session."),
+                        "400": _json(_ref("Error"), _ERRORS["400"]),
+                        "404": _json(_ref("Error"), "No session that day, and not a user."),
+                        "503": _ACTIVITY_NOT_READY,
                     },
                 }
             },

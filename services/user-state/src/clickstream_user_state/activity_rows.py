@@ -1,0 +1,101 @@
+"""The rows of the windowed queries' output topics, as user-state reads them: session rows
+(queries/vip-sessions.sql) and business-day rows (queries/vip-days.sql), README § Windowed
+queries. Only the fields every row carries and the aggregates the activity views show are read;
+other columns are ignored, so a query may select more."""
+
+from __future__ import annotations
+
+import msgspec
+from clickstream_common.contracts import BadRecord, parse_event_time
+from clickstream_common.records import Record
+
+MAX_ROW_BYTES = 64 * 1024
+
+
+class _Row(msgspec.Struct):
+    user_id: str
+    window_start: str
+    window_end: str
+    final: bool = False
+    retract: bool = False
+    last_event_time: str | None = None
+    clicks: int | None = None
+    checkouts: int | None = None
+    carts: int | None = None
+
+
+class SessionChange(msgspec.Struct, frozen=True):
+    """A session's current row, its last (`final`), or its retraction (`retract`: forget it)."""
+
+    user_id: str
+    start_ms: int
+    end_ms: int
+    last_ms: int
+    clicks: int
+    checkouts: int | None
+    carts: int | None
+    final: bool
+    retract: bool
+
+
+class DayChange(msgspec.Struct, frozen=True):
+    user_id: str
+    start_ms: int
+    end_ms: int
+    clicks: int
+    checkouts: int | None
+    final: bool
+    retract: bool
+
+
+_decoder = msgspec.json.Decoder(_Row)
+
+
+def _row(record: Record) -> tuple[_Row, int, int]:
+    if record.value is None:
+        raise BadRecord("null value: a window row is never a tombstone")
+    if len(record.value) > MAX_ROW_BYTES:
+        raise BadRecord(f"too large: {len(record.value)} bytes > {MAX_ROW_BYTES}")
+    try:
+        row = _decoder.decode(record.value)
+    except msgspec.ValidationError as exc:
+        raise BadRecord(f"not a window row: {exc}") from None
+    except msgspec.DecodeError:
+        raise BadRecord("not JSON") from None
+    try:
+        start, end = parse_event_time(row.window_start), parse_event_time(row.window_end)
+    except ValueError:
+        raise BadRecord("window_start and window_end must be ISO-8601 times with a zone") from None
+    if end <= start:
+        raise BadRecord("window_end must be after window_start")
+    return row, start, end
+
+
+def _needed(row: _Row, name: str, value: int | None) -> int:
+    if value is None:
+        raise BadRecord(f"missing {name}: the query must select it")
+    return value
+
+
+def decode_session(record: Record) -> SessionChange:
+    row, start, end = _row(record)
+    if row.retract:
+        return SessionChange(row.user_id, start, end, start, 0, None, None, True, True)
+    if row.last_event_time is None:
+        raise BadRecord("missing last_event_time")
+    try:
+        last = parse_event_time(row.last_event_time)
+    except ValueError:
+        raise BadRecord("last_event_time must be an ISO-8601 time with a zone") from None
+    clicks = _needed(row, "clicks", row.clicks)
+    return SessionChange(
+        row.user_id, start, end, last, clicks, row.checkouts, row.carts, row.final, False
+    )
+
+
+def decode_day(record: Record) -> DayChange:
+    row, start, end = _row(record)
+    if row.retract:
+        return DayChange(row.user_id, start, end, 0, None, True, True)
+    clicks = _needed(row, "clicks", row.clicks)
+    return DayChange(row.user_id, start, end, clicks, row.checkouts, row.final, False)
