@@ -4,12 +4,15 @@ on the site by the stream's clock, a user's business day, retention, and refused
 from __future__ import annotations
 
 import json
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
 from datetime import date
 from zoneinfo import ZoneInfo
 
 import pytest
 from clickstream_common.contracts import BadRecord, User, format_event_time, parse_event_time
-from clickstream_common.http import Router
+from clickstream_common.http import HttpServer, Router
 from clickstream_common.records import Record
 from clickstream_user_state.activity import ActivityBoard
 from clickstream_user_state.activity_api import build_activity_routes
@@ -19,6 +22,9 @@ from clickstream_user_state.store import UserStore
 MINUTE = 60_000
 GAP = 30 * MINUTE
 T0 = parse_event_time("2026-12-03T10:00:00.000Z")
+
+
+Routes = Callable[..., tuple[HttpServer, ActivityBoard, UserStore]]
 
 
 class Clock:
@@ -179,23 +185,38 @@ def test_a_malformed_row_is_refused_with_the_reason(value: object, reason: str) 
         decode_session(record(value))
 
 
-def routes(ready: bool = True) -> tuple[Router, ActivityBoard, UserStore]:
-    activity, _ = board()
-    store = UserStore()
-    store.apply("a", User("a", "Ann", "PLATINUM"), 0)
-    router = Router()
-    build_activity_routes(router, activity, store, lambda: ready, wall_clock=lambda: T0 / 1000)
-    return router, activity, store
+@pytest.fixture
+def routes() -> Iterator[Callable[..., tuple[HttpServer, ActivityBoard, UserStore]]]:
+    """`routes(ready=True)`: the activity routes served on a free port."""
+    servers: list[HttpServer] = []
+
+    def serve(ready: bool = True) -> tuple[HttpServer, ActivityBoard, UserStore]:
+        activity, _ = board()
+        store = UserStore()
+        store.apply("a", User("a", "Ann", "PLATINUM"), 0)
+        router = Router()
+        build_activity_routes(router, activity, store, lambda: ready, wall_clock=lambda: T0 / 1000)
+        server = HttpServer(router, "127.0.0.1", 0)
+        server.start()
+        servers.append(server)
+        return server, activity, store
+
+    yield serve
+    for server in servers:
+        server.stop()
 
 
-def get(router: Router, target: str) -> tuple[int, dict[str, object]]:
-    response = router.dispatch("GET", target, b"")
-    return response.status, json.loads(response.body)
+def get(server: HttpServer, target: str) -> tuple[int, dict[str, object]]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{server.port}{target}") as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
 
 
-def test_active_vips_carry_this_session_and_today() -> None:
-    router, activity, _ = routes()
-    status, body = get(router, "/v1/vips/active")
+def test_active_vips_carry_this_session_and_today(routes: Routes) -> None:
+    server, activity, _ = routes()
+    status, body = get(server, "/v1/vips/active")
     assert (status, body["count"], body["now"]) == (200, 0, "2026-12-03T10:00:00.000Z")
     activity.apply_sessions(
         decode_session(r)
@@ -205,7 +226,7 @@ def test_active_vips_carry_this_session_and_today() -> None:
             session("ghost", 70, 74, 1),
         ]
     )
-    status, body = get(router, "/v1/vips/active")
+    status, body = get(server, "/v1/vips/active")
     assert status == 200
     assert (body["now"], body["date"], body["count"]) == (
         "2026-12-03T11:15:00.000Z",
@@ -231,16 +252,16 @@ def test_active_vips_carry_this_session_and_today() -> None:
     assert (ghost["user_id"], ghost["name"], ghost["level"]) == ("ghost", None, None)
 
 
-def test_a_users_activity_by_date() -> None:
-    router, activity, _ = routes()
+def test_a_users_activity_by_date(routes: Routes) -> None:
+    server, activity, _ = routes()
     activity.apply_sessions([decode_session(session("a", 0, 10, 3, final=True, checkouts=1))])
-    status, body = get(router, "/v1/users/a/activity?date=2026-12-03")
+    status, body = get(server, "/v1/users/a/activity?date=2026-12-03")
     assert status == 200
     assert (body["clicks"], body["checkouts"], body["seconds_on_site"]) == (3, 1, 600.0)
     assert body["day_start"] == "2026-12-03T00:00:00.000Z"
     assert [s["final"] for s in body["sessions"]] == [True]  # type: ignore[attr-defined]
-    assert get(router, "/v1/users/a/activity")[1]["date"] == "2026-12-03"
-    empty = get(router, "/v1/users/a/activity?date=2026-12-01")
+    assert get(server, "/v1/users/a/activity")[1]["date"] == "2026-12-03"
+    empty = get(server, "/v1/users/a/activity?date=2026-12-01")
     assert empty == (200, {**empty[1], "sessions": [], "clicks": 0})
 
 
@@ -255,14 +276,14 @@ def test_a_users_activity_by_date() -> None:
         ("/v1/users/a/activity?date=9999-12-31", 400, "date must be from 1970-01-02"),
     ],
 )
-def test_bad_activity_requests(target: str, status: int, error: str) -> None:
-    router, _, _ = routes()
-    got, body = get(router, target)
+def test_bad_activity_requests(routes: Routes, target: str, status: int, error: str) -> None:
+    server, _, _ = routes()
+    got, body = get(server, target)
     assert got == status
     assert str(body["error"]).startswith(error)
 
 
-def test_activity_answers_503_until_caught_up() -> None:
-    router, _, _ = routes(ready=False)
-    assert get(router, "/v1/vips/active")[0] == 503
-    assert get(router, "/v1/users/a/activity")[0] == 503
+def test_activity_answers_503_until_caught_up(routes: Routes) -> None:
+    server, _, _ = routes(ready=False)
+    assert get(server, "/v1/vips/active")[0] == 503
+    assert get(server, "/v1/users/a/activity")[0] == 503

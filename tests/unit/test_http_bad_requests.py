@@ -63,31 +63,40 @@ def http(method: str, target: bytes, body: bytes | None = None, headers: bytes =
     )  # fmt: skip
 
 
+# Requests that are not valid HTTP/1.1: uvicorn's parser refuses them with its own plain-text 400
+# ("Invalid HTTP request received.") before any route sees them.
+NOT_HTTP = [
+    b"POST /v1/lookup HTTP/1.1\r\nHost: t\r\nContent-Length: abc\r\n\r\n",
+    b"POST /v1/lookup HTTP/1.1\r\nHost: t\r\nContent-Length: -1\r\n\r\n{}",
+    b"POST /v1/lookup HTTP/1.1\r\nHost: t\r\nContent-Length: \xb2\r\n\r\n{}",
+    b"POST /v1/lookup HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n{}",
+    b"POST /v1/lookup HTTP/1.1\r\nHost: t\r\nContent-Length: " + b"9" * 5000 + b"\r\n\r\n",
+    b"POST /v1/lookup HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}",  # no Host
+    http("GET", b"/v1/users/\xff"),  # a request target must be ASCII
+    http("GET", b"/v1/users/a?at=\xb2"),
+    "GET /v1/users/ü%2Fx HTTP/1.1\r\nHost: t\r\n\r\n".encode(),
+]
+
+
+@pytest.mark.parametrize("request_bytes", NOT_HTTP)
+def test_what_is_not_http_gets_the_servers_400(server, request_bytes):
+    assert exchange(server, request_bytes) == (400, b"Invalid HTTP request received.")
+
+
 @pytest.mark.parametrize(
     ("request_bytes", "status"),
     [
         (http("POST", b"/v1/lookup", b"{}"), 400),
-        (b"POST /v1/lookup HTTP/1.1\r\nContent-Length: abc\r\n\r\n", 400),
-        (b"POST /v1/lookup HTTP/1.1\r\nContent-Length: -1\r\n\r\n{}", 400),
-        (b"POST /v1/lookup HTTP/1.1\r\nContent-Length: \xb2\r\n\r\n{}", 400),
-        (b"POST /v1/lookup HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n{}", 400),
-        (b"POST /v1/lookup HTTP/1.1\r\nContent-Length: " + b"9" * 5000 + b"\r\n\r\n", 413),
-        (b"POST /v1/lookup HTTP/1.1\r\nContent-Length: 10\r\n\r\n{}", 400),
-        (
-            b"POST /v1/lookup HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
-            411,
-        ),
+        (b"POST /v1/lookup HTTP/1.1\r\nHost: t\r\nContent-Length: 99999999\r\n\r\n", 413),
         (http("POST", b"/v1/lookup", b"[" * 5000 + b"]" * 5000), 400),
         (http("POST", b"/v1/lookup", b'{"keys": [["a", 1e400]]}'), 400),
         (http("POST", b"/v1/lookup", b'{"keys": [["a", 18446744073709551616]]}'), 400),
         (http("POST", b"/v1/lookup", b'{"keys": [], "more": 1}'), 400),
         (http("POST", b"/v1/lookup", b'{"keys": [["\xff", null]]}'), 400),
         (http("GET", b"/v1/users/%ff"), 400),
-        (http("GET", b"/v1/users/\xff"), 400),
         (http("GET", b"/v1/users/a?at=%ff"), 400),
         (http("GET", b"/v1/users/a?at=1_000"), 400),
         (http("GET", b"/v1/users/a?at=" + b"9" * 5000), 400),
-        (http("GET", b"/v1/users/a?at=\xb2"), 400),
         (http("GET", b"/v1/users?limit=-1"), 400),
         (http("GET", b"/v1/users?limit=x"), 400),
         (http("GET", b"/v1/users?" + b"&".join(b"a=%d" % i for i in range(200))), 400),
@@ -103,10 +112,29 @@ def http(method: str, target: bytes, body: bytes | None = None, headers: bytes =
         (http("POST", b"/v1/lookup", b'{"keys": [["a", 1.5]]}'), 400),
     ],
 )
-def test_bad_requests_get_a_4xx(server, request_bytes, status):
+def test_bad_requests_get_a_4xx_with_the_reason(server, request_bytes, status):
     got, body = exchange(server, request_bytes)
     assert got == status, body
     assert json.loads(body)["error"]
+
+
+def test_a_body_cut_short_gets_a_400_or_a_closed_connection(server):
+    """The client half-closed before sending what it announced: uvicorn may close the connection
+    instead of answering; never a 5xx, never a connection left open."""
+    request = b"POST /v1/lookup HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\n{}"
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(request)
+        sock.shutdown(socket.SHUT_WR)
+        data = sock.recv(65536)
+    assert data == b"" or data.startswith(b"HTTP/1.1 400 ")
+
+
+def test_chunked_bodies_are_read(server):
+    body = json.dumps({"keys": [["a b", None]]}).encode()
+    chunked = b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
+    request = b"POST /v1/lookup HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+    status, answer = exchange(server, request + chunked)
+    assert status == 200 and json.loads(answer)["results"][0]["user"]["name"] == "Ann"
 
 
 def test_path_parameters_are_percent_decoded_utf8(server):
@@ -114,8 +142,6 @@ def test_path_parameters_are_percent_decoded_utf8(server):
     assert status == 200 and json.loads(body)["user"]["name"] == "Ann"
     status, body = exchange(server, http("GET", b"/v1/users/%C3%BC%2Fx"))
     assert status == 200 and json.loads(body)["user"]["name"] == "Üma"
-    status, body = exchange(server, http("GET", "/v1/users/ü%2Fx".encode()))
-    assert status == 200
 
 
 def test_405_names_the_allowed_methods(server):
@@ -123,8 +149,10 @@ def test_405_names_the_allowed_methods(server):
         sock.sendall(http("DELETE", b"/v1/users/a"))
         sock.shutdown(socket.SHUT_WR)
         head = sock.recv(65536).partition(b"\r\n\r\n")[0]
-    assert head.startswith(b"HTTP/1.1 405")
-    assert b"\r\nAllow: GET, HEAD\r\n" in head
+    status, *fields = head.split(b"\r\n")
+    headers = dict(field.split(b": ", 1) for field in fields)
+    assert status.startswith(b"HTTP/1.1 405")
+    assert {k.lower(): v for k, v in headers.items()}[b"allow"] == b"GET, HEAD"
 
 
 def test_integral_json_numbers_are_integers(server):

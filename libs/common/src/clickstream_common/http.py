@@ -1,23 +1,40 @@
-"""A small threaded HTTP server for health, metrics and user-state's API.
+"""HTTP for every service: routes are plain functions from a `Request` to a `Response`, served by
+uvicorn through Starlette on a thread of the service's own.
 
-Standard library only: the API is a handful of JSON routes on a private network, and HTTP/1.1
-keep-alive lets the enricher reuse one connection for every batch lookup.
+Why these libraries: framing, keep-alive, slow and vanishing clients, streaming responses
+(Server-Sent Events) and static files are what a hand-written server gets wrong, and user-state
+now serves a public page; uvicorn (the ASGI reference server, its h11 protocol) and Starlette are
+the most deployed and best kept of their kind. The handlers stay synchronous and quick (a lookup
+is a dict walk) and run on the server's event loop: no thread hop per request.
 
-A bad request gets a 4xx, never a 5xx or a dropped connection: a malformed or duplicated
-Content-Length, a chunked body, a body shorter than announced or too slow to arrive, a path or
-query string that is not UTF-8. 500 is kept for bugs.
+What stays ours: path parameters are matched on the raw request target and percent-decoded
+strictly as UTF-8 (a user id may hold `/` as %2F), the query string is parsed strictly, bodies are
+capped, and every answer of ours, 4xx or 5xx, is JSON `{"error": reason}` (a request uvicorn
+cannot parse as HTTP gets its plain-text 400). 500 is kept for bugs.
 """
 
 from __future__ import annotations
 
-import re
-import sys
+import logging
+import socket
 import threading
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, unquote_to_bytes, urlsplit
+from urllib.parse import parse_qs, unquote_to_bytes
+
+import uvicorn
+from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
+from starlette.requests import Request as StarletteRequest
+from starlette.responses import Response as StarletteResponse
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from clickstream_common.contracts import encode_json
 from clickstream_common.logging import get_logger
@@ -27,10 +44,11 @@ from clickstream_common.metrics import Metrics
 log = get_logger(__name__)
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
-# A body must arrive within this once its headers have: a stalled client cannot pin a thread.
-BODY_TIMEOUT_SECONDS = 30.0
 MAX_QUERY_FIELDS = 100
-_DIGITS = re.compile(r"[0-9]+")
+# Long, so the enricher's one keep-alive connection is not closed between quiet batches.
+KEEP_ALIVE_SECONDS = 300
+# Open event streams get this long to end when the service stops.
+SHUTDOWN_GRACE_SECONDS = 2
 
 
 @dataclass(frozen=True)
@@ -57,39 +75,69 @@ class Response:
 
 
 Handler = Callable[[Request], Response]
+Event = ServerSentEvent
+# An event stream: what to send, until the client goes away (then the iterator is closed).
+EventSource = Callable[[Request], AsyncIterator[Event]]
 
 
 @dataclass(frozen=True)
-class Route:
-    method: str
-    pattern: re.Pattern[str]
-    handler: Handler
+class _Stream:
+    source: EventSource
+    ping_seconds: float
+    send_timeout_seconds: float
+
+
+@dataclass
+class Router:
+    """The routes a service serves, gathered by its composition root and the builders of each
+    part (health, API, page) before the server starts."""
+
+    handlers: dict[str, dict[str, Handler]] = field(default_factory=dict)
+    streams: dict[str, _Stream] = field(default_factory=dict)
+    mounts: dict[str, Path] = field(default_factory=dict)
+
+    def add(self, method: str, path: str, handler: Handler) -> None:
+        """`path` may hold `{name}` segments, matched up to the next raw slash and
+        percent-decoded."""
+        self.handlers.setdefault(path, {})[method] = handler
+
+    def stream(
+        self,
+        path: str,
+        source: EventSource,
+        *,
+        ping_seconds: float = 15.0,
+        send_timeout_seconds: float = 10.0,
+    ) -> None:
+        """GET `path` answers Server-Sent Events from `source`, with a comment every
+        `ping_seconds` so proxies keep the connection; a client that has not taken an event
+        within `send_timeout_seconds` is disconnected (EventSource reconnects it)."""
+        self.streams[path] = _Stream(source, ping_seconds, send_timeout_seconds)
+
+    def files(self, path: str, directory: Path) -> None:
+        """Static files under `path` (a prefix), from `directory`."""
+        self.mounts[path] = directory
 
 
 class BadTarget(ValueError):
     """The request target cannot be read as text."""
 
 
-def _as_bytes(text: str) -> bytes:
-    try:
-        return text.encode("latin-1")  # http.server decodes the request line as ISO-8859-1
-    except UnicodeEncodeError:
-        return text.encode("utf-8")  # a caller that already holds text
-
-
 def _decode_component(raw: str, what: str) -> str:
-    """Percent-decode a path segment; raw or escaped, its bytes must be UTF-8."""
+    """Percent-decode a path segment (raw bytes as latin-1 text); they must be UTF-8."""
     try:
-        return unquote_to_bytes(_as_bytes(raw)).decode("utf-8")
+        return unquote_to_bytes(raw.encode("latin-1")).decode("utf-8")
     except UnicodeDecodeError:
         raise BadTarget(f"{what} is not UTF-8") from None
 
 
-def _parse_query(raw: str) -> dict[str, list[str]]:
+def _parse_query(raw: bytes) -> dict[str, list[str]]:
     try:
-        text = _as_bytes(raw).decode("utf-8")
         return parse_qs(
-            text, keep_blank_values=True, errors="strict", max_num_fields=MAX_QUERY_FIELDS
+            raw.decode("utf-8"),
+            keep_blank_values=True,
+            errors="strict",
+            max_num_fields=MAX_QUERY_FIELDS,
         )
     except UnicodeDecodeError:
         raise BadTarget("query string is not UTF-8") from None
@@ -97,40 +145,123 @@ def _parse_query(raw: str) -> dict[str, list[str]]:
         raise BadTarget(f"query string has more than {MAX_QUERY_FIELDS} fields") from None
 
 
-class Router:
-    def __init__(self) -> None:
-        self.routes: list[Route] = []
+def _parse(request: StarletteRequest) -> Request:
+    """Path parameters and query; the body is read by the caller."""
+    params = {
+        name: _decode_component(value, f"path parameter {name}")
+        for name, value in request.path_params.items()
+    }
+    return Request(params, _parse_query(request.scope.get("query_string", b"")), b"")
 
-    def add(self, method: str, path: str, handler: Handler) -> None:
-        """`path` may hold `{name}` segments, matched up to the next slash and percent-decoded."""
-        regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", path)
-        self.routes.append(Route(method, re.compile(f"^{regex}$"), handler))
 
-    def dispatch(self, method: str, target: str, body: bytes) -> Response:
-        parts = urlsplit(target)
-        allowed: set[str] = set()
-        for route in self.routes:
-            match = route.pattern.match(parts.path)
-            if match is None:
-                continue
-            if route.method != method:
-                allowed.add(route.method)
-                continue
-            try:
-                params = {
-                    name: _decode_component(value, f"path parameter {name}")
-                    for name, value in match.groupdict().items()
-                }
-                query = _parse_query(parts.query)
-            except BadTarget as exc:
-                return Response.error(400, str(exc))
-            return route.handler(Request(params, query, body))
-        if allowed:
-            if "GET" in allowed:
-                allowed.add("HEAD")
-            error = Response.error(405, f"method {method} not allowed on {parts.path}")
-            return replace(error, headers=(("Allow", ", ".join(sorted(allowed))),))
-        return Response.error(404, f"no route for {parts.path}")
+async def _read_body(request: StarletteRequest) -> bytes | Response:
+    declared = request.headers.get("content-length", "0")  # uvicorn let only digits through
+    if len(declared) > 9 or int(declared) > MAX_BODY_BYTES:
+        return Response.error(413, f"body over {MAX_BODY_BYTES} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > MAX_BODY_BYTES:
+                return Response.error(413, f"body over {MAX_BODY_BYTES} bytes")
+            chunks.append(chunk)
+    except ClientDisconnect:
+        return Response.error(400, "body shorter than Content-Length")
+    return b"".join(chunks)
+
+
+def _starlette(response: Response) -> StarletteResponse:
+    return StarletteResponse(
+        response.body,
+        response.status,
+        headers=dict(response.headers),
+        media_type=response.content_type,
+    )
+
+
+def _endpoint(methods: Mapping[str, Handler]) -> Callable[[StarletteRequest], Any]:
+    async def endpoint(request: StarletteRequest) -> StarletteResponse:
+        method = "GET" if request.method == "HEAD" else request.method
+        handler = methods[method]
+        try:
+            parsed = _parse(request)
+        except BadTarget as exc:
+            return _starlette(Response.error(400, str(exc)))
+        body = await _read_body(request) if method not in ("GET", "HEAD") else b""
+        if isinstance(body, Response):
+            return _starlette(body)
+        return _starlette(handler(Request(parsed.path_params, parsed.query, body)))
+
+    return endpoint
+
+
+def _stream_endpoint(stream: _Stream) -> Callable[[StarletteRequest], Any]:
+    async def endpoint(request: StarletteRequest) -> StarletteResponse:
+        try:
+            parsed = _parse(request)
+        except BadTarget as exc:
+            return _starlette(Response.error(400, str(exc)))
+        return EventSourceResponse(
+            stream.source(parsed),
+            ping=stream.ping_seconds,
+            send_timeout=stream.send_timeout_seconds,
+            headers={"Cache-Control": "no-store"},
+        )
+
+    return endpoint
+
+
+async def _http_error(request: StarletteRequest, exc: Exception) -> StarletteResponse:
+    assert isinstance(exc, HTTPException)
+    path = request.scope.get("raw_path", b"").decode("latin-1")
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        message = f"method {request.method} not allowed on {path}"
+        headers["Allow"] = ", ".join(sorted(headers.get("Allow", "").split(", ")))
+    elif exc.status_code == 404:
+        message = f"no route for {path}"
+    else:
+        message = str(exc.detail)
+    return _starlette(
+        replace(Response.error(exc.status_code, message), headers=tuple(headers.items()))
+    )
+
+
+async def _internal_error(request: StarletteRequest, exc: Exception) -> StarletteResponse:
+    log.error("request failed", path=request.url.path, error=repr(exc))
+    return _starlette(Response.error(500, "internal error"))
+
+
+class _RawPath:
+    """Routes match the raw (still percent-encoded) path, as latin-1 text: an escaped slash in
+    a user id stays inside its segment, and bytes that are not UTF-8 reach the handler's strict
+    decoding (a 400) instead of being replaced."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and "raw_path" in scope:
+            scope = {**scope, "path": scope["raw_path"].decode("latin-1")}
+        await self._app(scope, receive, send)
+
+
+def build_app(router: Router) -> ASGIApp:
+    routes: list[BaseRoute] = [
+        Route(path, _endpoint(methods), methods=sorted(methods))
+        for path, methods in router.handlers.items()
+    ]
+    routes += [
+        Route(path, _stream_endpoint(stream), methods=["GET"])
+        for path, stream in router.streams.items()
+    ]
+    routes += [Mount(path, StaticFiles(directory=d)) for path, d in router.mounts.items()]
+    app = Starlette(
+        routes=routes,
+        exception_handlers={HTTPException: _http_error, Exception: _internal_error},
+    )
+    return _RawPath(app)
 
 
 def add_health_routes(
@@ -158,120 +289,49 @@ def add_health_routes(
     )
 
 
-class _Server(ThreadingHTTPServer):
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """A client that hangs up mid-request is routine; anything else goes to the log, not
-        as a bare traceback on stderr."""
-        error = sys.exc_info()[1]
-        if isinstance(error, ConnectionError | TimeoutError):
-            log.debug("http client went away", error=type(error).__name__)
-        else:
-            log.exception("http connection failed")
+def _listen(host: str, port: int) -> socket.socket:
+    """Bound before the server thread starts: a port already taken fails the service's start."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    return socket.create_server((host, port), family=family, backlog=2048)
 
 
 class HttpServer:
     """Serves a `Router` on a daemon thread; `stop` returns once the port is released."""
 
     def __init__(self, router: Router, host: str, port: int) -> None:
-        self._router = router
-        server = _Server((host, port), self._handler_class())
-        server.daemon_threads = True
-        self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, name="http", daemon=True)
+        self._socket = _listen(host, port)
+        config = uvicorn.Config(
+            build_app(router),
+            http="h11",
+            loop="asyncio",
+            lifespan="off",
+            log_config=None,
+            access_log=False,  # one line per lookup; metrics count requests instead
+            server_header=False,
+            timeout_keep_alive=KEEP_ALIVE_SECONDS,
+            timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
+        )
+        self._server = uvicorn.Server(config)
+        # Its start and stop lines repeat ours; what it warns of (a request that is not HTTP) stays.
+        logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._socket]}, name="http", daemon=True
+        )
 
     @property
     def port(self) -> int:
-        return int(self._server.server_address[1])
+        return int(self._socket.getsockname()[1])
 
-    def start(self) -> None:
+    def start(self, timeout: float = 30.0) -> None:
         self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"the HTTP server did not start on port {self.port}")
+            time.sleep(0.01)
         log.info("http server listening", port=self.port)
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
-        router = self._router
-
-        class _Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            # Headers and body go out in two writes; with Nagle on, the body waits for the
-            # client's delayed ACK of the headers: 40 ms added to every keep-alive lookup.
-            disable_nagle_algorithm = True
-
-            def _read_body(self) -> bytes | Response:
-                """The body, or the error response when it cannot be read as announced."""
-                if "Transfer-Encoding" in self.headers:
-                    return Response.error(
-                        411, "chunked bodies are not supported: send Content-Length"
-                    )
-                lengths = self.headers.get_all("Content-Length") or []
-                if not lengths:
-                    return b""
-                digits = lengths[0].strip()
-                if len(set(lengths)) > 1 or _DIGITS.fullmatch(digits) is None:
-                    return Response.error(400, "Content-Length must be one non-negative integer")
-                length = int(digits) if len(digits) <= 18 else MAX_BODY_BYTES + 1
-                if length > MAX_BODY_BYTES:
-                    return Response.error(413, f"body over {MAX_BODY_BYTES} bytes")
-                if length == 0:
-                    return b""
-                self.connection.settimeout(BODY_TIMEOUT_SECONDS)
-                try:
-                    body = self.rfile.read(length)
-                except TimeoutError:
-                    return Response.error(408, "body did not arrive in time")
-                finally:
-                    self.connection.settimeout(None)
-                if len(body) < length:
-                    return Response.error(400, "body shorter than Content-Length")
-                return body
-
-            def _serve(self, method: str, *, send_body: bool = True) -> None:
-                body = self._read_body()
-                if isinstance(body, Response):
-                    # What follows on the connection cannot be framed: answer, then close it.
-                    response = body
-                    self.close_connection = True
-                else:
-                    try:
-                        response = router.dispatch(method, self.path, body)
-                    except Exception:
-                        log.exception("request failed", path=self.path)
-                        response = Response.error(500, "internal error")
-                try:
-                    self.send_response(response.status)
-                    self.send_header("Content-Type", response.content_type)
-                    self.send_header("Content-Length", str(len(response.body)))
-                    for name, value in response.headers:
-                        self.send_header(name, value)
-                    if self.close_connection:
-                        self.send_header("Connection", "close")
-                    self.end_headers()
-                    if send_body:
-                        self.wfile.write(response.body)
-                except OSError:
-                    self.close_connection = True  # the client went away; nothing to tell it
-
-            def do_GET(self) -> None:
-                self._serve("GET")
-
-            def do_HEAD(self) -> None:
-                self._serve("GET", send_body=False)
-
-            def do_POST(self) -> None:
-                self._serve("POST")
-
-            def __getattr__(self, name: str) -> Callable[[], None]:
-                """Any other method (PUT, TRACE, ...) goes to the router too, which answers
-                405 with Allow (or 404), instead of http.server's 501."""
-                if name.startswith("do_"):
-                    method = name[3:]
-                    return lambda: self._serve(method)
-                raise AttributeError(name)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                """Access logs would be one line per lookup; metrics count requests instead."""
-
-        return _Handler
+        self._server.should_exit = True
+        self._thread.join(SHUTDOWN_GRACE_SECONDS + 10)
+        self._socket.close()
