@@ -136,6 +136,7 @@ def user_state_env(run: Run, users_topic: str) -> dict[str, str]:
         "USERS_TOPIC": users_topic,
         "VIP_SESSIONS_TOPIC": f"{run.run_id}.vip-session",
         "VIP_DAYS_TOPIC": f"{run.run_id}.vip-day",
+        "VIP_ACTIONS_TOPIC": f"{run.run_id}.vip-action-feed",
     }
 
 

@@ -23,6 +23,7 @@ cleanup() {
   echo "[run] stopping the services"
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  scripts/observability.sh stop || true
   if $stop_brokers; then scripts/brokers.sh stop; fi
   echo "[run] stopped; service logs are in $logs/"
 }
@@ -51,7 +52,12 @@ start rabbit-bridge rabbit-bridge HTTP_PORT=8082
 start generator generator HTTP_PORT=8083 GENERATOR_TIME_SCALE="${GENERATOR_TIME_SCALE:-60}" \
   GENERATOR_RATE="${GENERATOR_RATE:-20}" GENERATOR_CLICKS=0
 
+# Prometheus scraping the six processes above (Debian's package, installed on first use).
+scripts/observability.sh start
+
 cat <<INFO
+[run] live page:        http://127.0.0.1:8080/   (VIPs on the site now, for the business)
+[run] Prometheus:       http://127.0.0.1:9090/   (every service scraped every 5 s)
 [run] VIPs on the site: curl -s http://127.0.0.1:8080/v1/vips/active
 [run] user-state API:   curl -s 'http://127.0.0.1:8080/v1/users?level=PLATINUM&limit=5'
 [run] metrics:          curl -s http://127.0.0.1:8081/metrics   (8080..8085, one per service)

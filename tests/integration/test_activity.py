@@ -199,6 +199,7 @@ def _check_on_site(user_state: Service, actions: list[Action], sessions: set[Ses
             "level": None if user in UNKNOWN else "PLATINUM",
             "session_start": s[1],
             "last_event_time": s[7],
+            "session_end": s[2],
             "seconds_on_site": (parse_event_time(s[7]) - parse_event_time(s[1])) / 1000,
             "clicks": s[3],
             "carts": s[5],

@@ -84,6 +84,7 @@ class Pipeline:
                 "USERS_TOPIC": names.users,
                 "VIP_SESSIONS_TOPIC": names.sessions,
                 "VIP_DAYS_TOPIC": names.days,
+                "VIP_ACTIONS_TOPIC": names.vip,
             },
             "enricher": {
                 **common,

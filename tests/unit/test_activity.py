@@ -17,6 +17,7 @@ from clickstream_common.records import Record
 from clickstream_user_state.activity import ActivityBoard
 from clickstream_user_state.activity_api import build_activity_routes
 from clickstream_user_state.activity_rows import decode_day, decode_session
+from clickstream_user_state.activity_views import Views
 from clickstream_user_state.store import UserStore
 
 MINUTE = 60_000
@@ -195,7 +196,8 @@ def routes() -> Iterator[Callable[..., tuple[HttpServer, ActivityBoard, UserStor
         store = UserStore()
         store.apply("a", User("a", "Ann", "PLATINUM"), 0)
         router = Router()
-        build_activity_routes(router, activity, store, lambda: ready, wall_clock=lambda: T0 / 1000)
+        views = Views(activity, store, wall_clock=lambda: T0 / 1000)
+        build_activity_routes(router, views, lambda: ready)
         server = HttpServer(router, "127.0.0.1", 0)
         server.start()
         servers.append(server)
@@ -240,6 +242,7 @@ def test_active_vips_carry_this_session_and_today(routes: Routes) -> None:
         "level": "PLATINUM",
         "session_start": "2026-12-03T11:00:00.000Z",
         "last_event_time": "2026-12-03T11:15:00.000Z",
+        "session_end": "2026-12-03T11:45:00.000Z",
         "seconds_on_site": 900.0,
         "clicks": 4,
         "carts": 2,

@@ -43,3 +43,27 @@ def test_an_undeclared_counter_is_a_bug_not_a_silent_zero() -> None:
 
 def test_runtime_collectors_add_process_metrics() -> None:
     assert "process_cpu_seconds_total" in Metrics("svc", runtime=True).render().decode()
+
+
+def test_histograms_render_buckets_in_seconds() -> None:
+    metrics = Metrics(prefix="svc")
+    metrics.histogram("lookup", "a lookup")
+    metrics.observe("lookup", 0.003)
+    metrics.observe_all("lookup", [0.02, 2.0])
+    text = metrics.render().decode()
+    assert 'svc_lookup_seconds_bucket{le="0.005"} 1.0' in text
+    assert 'svc_lookup_seconds_bucket{le="0.025"} 2.0' in text
+    assert 'svc_lookup_seconds_bucket{le="+Inf"} 3.0' in text
+    assert "svc_lookup_seconds_count 3.0" in text
+
+
+def test_a_partition_gauge_is_read_at_scrape_time() -> None:
+    metrics = Metrics(prefix="svc")
+    lag = {("click", 1): 5.0}
+    metrics.partition_gauge("consumer_lag", "behind", lambda: dict(lag))
+    assert 'svc_consumer_lag{partition="1",topic="click"} 5.0' in metrics.render().decode()
+    lag[("click", 1)] = 0.0
+    lag[("click", 0)] = 7.0
+    text = metrics.render().decode()
+    assert 'svc_consumer_lag{partition="0",topic="click"} 7.0' in text
+    assert 'svc_consumer_lag{partition="1",topic="click"} 0.0' in text

@@ -27,6 +27,7 @@ from urllib.parse import parse_qs, unquote_to_bytes
 
 import uvicorn
 from sse_starlette import EventSourceResponse, ServerSentEvent
+from sse_starlette.sse import SendTimeoutError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
@@ -196,13 +197,22 @@ def _endpoint(methods: Mapping[str, Handler]) -> Callable[[StarletteRequest], An
     return endpoint
 
 
+class _EventStream(EventSourceResponse):
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A client that took no event for the send timeout is let go: routine, not a bug."""
+        try:
+            await super().__call__(scope, receive, send)
+        except SendTimeoutError:
+            log.info("event stream client too slow, disconnected", path=scope.get("path"))
+
+
 def _stream_endpoint(stream: _Stream) -> Callable[[StarletteRequest], Any]:
     async def endpoint(request: StarletteRequest) -> StarletteResponse:
         try:
             parsed = _parse(request)
         except BadTarget as exc:
             return _starlette(Response.error(400, str(exc)))
-        return EventSourceResponse(
+        return _EventStream(
             stream.source(parsed),
             ping=stream.ping_seconds,
             send_timeout=stream.send_timeout_seconds,

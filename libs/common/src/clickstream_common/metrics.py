@@ -8,7 +8,7 @@ hot path pays one locked add per batch, not one per record.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -16,12 +16,20 @@ from prometheus_client import (
     Counter,
     Gauge,
     GCCollector,
+    Histogram,
     PlatformCollector,
     ProcessCollector,
     generate_latest,
 )
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+# Seconds, from a millisecond to a minute: lookups and batches at the low end, a click waiting
+# for its user or a broker away at the high end.
+LATENCY_BUCKETS = (
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+)  # fmt: skip
 
 
 class Metrics:
@@ -32,6 +40,8 @@ class Metrics:
         self.registry = CollectorRegistry(auto_describe=True)
         self._counters: dict[str, Counter] = {}
         self._gauges: dict[str, Gauge] = {}
+        self._histograms: dict[str, Histogram] = {}
+        self._per_partition: set[str] = set()
         if runtime:
             ProcessCollector(registry=self.registry)
             PlatformCollector(registry=self.registry)
@@ -51,6 +61,33 @@ class Metrics:
             )
         gauge.set_function(read)
 
+    def histogram(
+        self, name: str, help_text: str, buckets: tuple[float, ...] = LATENCY_BUCKETS
+    ) -> None:
+        """A distribution in seconds (`<prefix>_<name>_seconds`): its quantiles are what an
+        operator alerts on, not the mean."""
+        if name not in self._histograms:
+            self._histograms[name] = Histogram(
+                f"{self._prefix}_{name}_seconds", help_text, buckets=buckets, registry=self.registry
+            )
+
+    def observe(self, name: str, seconds: float) -> None:
+        self._histograms[name].observe(seconds)
+
+    def observe_all(self, name: str, values: list[float]) -> None:
+        """Many observations at once (a batch's per-record latencies)."""
+        observe = self._histograms[name].observe
+        for value in values:
+            observe(value)
+
+    def partition_gauge(
+        self, name: str, help_text: str, read: Callable[[], dict[tuple[str, int], float]]
+    ) -> None:
+        """A gauge per (topic, partition), read at scrape time: consumer lag, say."""
+        if name not in self._per_partition:
+            self._per_partition.add(name)
+            self.registry.register(_PerPartition(f"{self._prefix}_{name}", help_text, read))
+
     def inc(self, name: str, amount: int = 1) -> None:
         if amount:
             self._counters[name].inc(amount)
@@ -68,3 +105,24 @@ class Metrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class _PerPartition(Collector):
+    def __init__(
+        self, name: str, help_text: str, read: Callable[[], dict[tuple[str, int], float]]
+    ) -> None:
+        self._name = name
+        self._help = help_text
+        self._read = read
+
+    def _family(self) -> GaugeMetricFamily:
+        return GaugeMetricFamily(self._name, self._help, labels=["topic", "partition"])
+
+    def describe(self) -> Iterator[GaugeMetricFamily]:
+        yield self._family()
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = self._family()
+        for (topic, partition), value in sorted(self._read().items()):
+            family.add_metric([topic, str(partition)], value)
+        yield family

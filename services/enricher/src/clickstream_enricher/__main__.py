@@ -42,7 +42,9 @@ class Container(ServiceContainer):
     metrics = providers.Singleton(Metrics, "enricher", runtime=True)
     partitions = settings.provided.topic_partitions
     windows = settings.provided.windows
-    consumer = closing(BatchConsumer, settings.provided.kafka, settings.provided.consumer_group)
+    consumer = closing(
+        BatchConsumer, settings.provided.kafka, settings.provided.consumer_group, metrics=metrics
+    )
     # ENRICHER_DELIVERY picks the strategy; only the chosen one's producer is ever created.
     producer = providers.Selector(
         settings.provided.delivery,
@@ -58,7 +60,12 @@ class Container(ServiceContainer):
     )
 
     # The join: clicks looked up in user-state.
-    users = closing(UserStateClient, settings.provided.user_state_url, ServiceContainer.shutdown)
+    users = closing(
+        UserStateClient,
+        settings.provided.user_state_url,
+        ServiceContainer.shutdown,
+        metrics=metrics,
+    )
     pending = providers.Factory(
         PendingClicks, settings.provided.grace_seconds, settings.provided.pending_capacity
     )

@@ -69,6 +69,7 @@ class _Batch:
     lookup: PendingLookup
     # Partitions given up since it was read: their records are dropped, not finished.
     revoked: set[PartitionKey] = field(default_factory=set)
+    started: float = field(default_factory=time.perf_counter)
 
 
 class ClickProcessor:
@@ -123,6 +124,13 @@ class ClickProcessor:
         ):
             metrics.counter(name, text)
         metrics.gauge("clicks_pending", "clicks waiting for their user now", lambda: len(pending))
+        metrics.histogram("batch", "a batch from read to committed, its lookup included")
+        metrics.histogram(
+            "click_to_vip_action",
+            "from a click's Kafka timestamp to its VipAction acknowledged by Kafka",
+        )
+        # The clicks' Kafka timestamps of the batch's VipActions.
+        self._emitted_ms: list[int] = []
         metrics.gauge(
             "progress_notes_truncated",
             "exactly-once commits whose progress note was cut to fit Kafka's metadata limit",
@@ -270,9 +278,20 @@ class ClickProcessor:
             try:
                 self._committer.commit_batch(outputs, positions)
             except BatchFenced as exc:
+                self._emitted_ms.clear()
                 self._reread(exc)
                 return
             self.offsets.mark_committed(positions)
+        self._observe(batch)
+
+    def _observe(self, batch: _Batch) -> None:
+        self._metrics.observe("batch", time.perf_counter() - batch.started)
+        emitted, self._emitted_ms = self._emitted_ms, []
+        if emitted:
+            now_ms = time.time() * 1000
+            self._metrics.observe_all(
+                "click_to_vip_action", [(now_ms - at) / 1000 for at in emitted]
+            )
 
     def _reread(self, fenced: BatchFenced) -> None:
         """Nothing of the batch was committed and the consumer is back at the committed
@@ -323,6 +342,7 @@ class ClickProcessor:
                 OutRecord(self._topics.vip_actions, click.user_id.encode(), encode_json(value))
             )
             self._counts["vip_actions"] += 1
+            self._emitted_ms.append(record.timestamp_ms)
         elif user is None and self._query.join == "inner":
             grace = self._pending.grace_seconds if expired else None
             outputs.append(self._unmatched(record, unmatched_reason(match.found, grace)))

@@ -7,6 +7,7 @@ clicks: the client waits and retries until it answers or the enricher is asked t
 from __future__ import annotations
 
 import http.client
+import time
 from collections.abc import Sequence
 from typing import cast
 from urllib.parse import urlsplit
@@ -16,6 +17,7 @@ from clickstream_common.lifecycle import Shutdown
 from clickstream_common.logging import get_logger
 from clickstream_common.lookup import Found, Key, LookupResult, decode_response, encode_request
 from clickstream_common.lookup import User as WireUser
+from clickstream_common.metrics import Metrics
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_exponential
 
 from clickstream_enricher.directory import UserMatch
@@ -37,7 +39,14 @@ class _NotAnswering(Exception):
 
 
 class UserStateClient:
-    def __init__(self, base_url: str, shutdown: Shutdown, timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        shutdown: Shutdown,
+        timeout: float = 10.0,
+        metrics: Metrics | None = None,
+    ) -> None:
+        """`metrics`: where to show each batch lookup's round trip (retries included)."""
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"not an http(s) URL: {base_url!r}")
@@ -48,6 +57,9 @@ class UserStateClient:
         self._timeout = timeout
         self._shutdown = shutdown
         self._conn: http.client.HTTPConnection | None = None
+        self._metrics = metrics
+        if metrics is not None:
+            metrics.histogram("lookup", "a batch lookup in user-state, sent to answered")
 
     def _connection(self) -> http.client.HTTPConnection:
         if self._conn is None:
@@ -113,7 +125,10 @@ class UserStateClient:
         self._retrying("GET", "/readyz")
 
     def lookup(self, keys: Sequence[Key]) -> list[UserMatch]:
+        started = time.perf_counter()
         results = decode_response(self._retrying("POST", "/v1/lookup", encode_request(keys)))
+        if self._metrics is not None:
+            self._metrics.observe("lookup", time.perf_counter() - started)
         return [_match(result) for result in results]
 
     def close(self) -> None:

@@ -30,6 +30,7 @@ class Container(ServiceContainer):
         settings.provided.kafka,
         settings.provided.consumer_group,
         needs=[publisher, dead_letters],
+        metrics=metrics,
     )
     relay = providers.Singleton(
         Relay,

@@ -16,9 +16,10 @@ what is still unconfirmed synchronously; on shutdown the same happens before the
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from clickstream_common.contracts import BadRecord
@@ -71,6 +72,7 @@ class _InFlight:
     published: list[tuple[Record, OutboundMessage]]
     rejected: list[OutRecord]
     pending: Pending
+    submitted: float = field(default_factory=time.perf_counter)
 
 
 class Relay:
@@ -104,6 +106,9 @@ class Relay:
             ("records_dead_lettered", "records refused or unroutable, sent to the DLQ"),
         ):
             metrics.counter(name, text)
+        metrics.histogram(
+            "confirm", "a batch published to RabbitMQ until its confirms (first attempt)"
+        )
 
     def run(self) -> None:
         try:
@@ -154,7 +159,10 @@ class Relay:
 
     def _settle(self, batch: _InFlight) -> None:
         """Every earlier batch is settled: once this one is, its offsets can be committed."""
-        rejected = batch.rejected + self._publish(batch.published, batch.pending.wait())
+        outcome = batch.pending.wait()
+        if batch.published:
+            self._metrics.observe("confirm", time.perf_counter() - batch.submitted)
+        rejected = batch.rejected + self._publish(batch.published, outcome)
         if rejected:
             self._dead_letters.send_all(rejected)
             self._dead_letters.flush()

@@ -13,8 +13,11 @@ from clickstream_common.service import ServiceContainer, closing, run_service
 from dependency_injector import providers
 
 from clickstream_user_state.activity import ActivityBoard
+from clickstream_user_state.activity_live import RECENT_ACTIONS, LiveActivity
 from clickstream_user_state.activity_loader import ActivityLoader
-from clickstream_user_state.activity_rows import decode_day, decode_session
+from clickstream_user_state.activity_rows import decode_action, decode_day, decode_session
+from clickstream_user_state.activity_views import Views
+from clickstream_user_state.live_feed import LiveFeed
 from clickstream_user_state.loader import UsersLoader
 from clickstream_user_state.memory import settle_after_restore
 from clickstream_user_state.service import UserStateService
@@ -30,6 +33,7 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         TopicSpec(settings.users_dlq_topic),
         TopicSpec(settings.sessions_topic),
         TopicSpec(settings.days_topic),
+        TopicSpec(settings.vip_actions_topic),
         *(TopicSpec(name) for name in settings.activity_dlq_topics),
     ]
 
@@ -57,12 +61,27 @@ class Container(ServiceContainer):
         TableReader, settings.provided.kafka, settings.provided.sessions_topic
     )
     days_reader = closing(TableReader, settings.provided.kafka, settings.provided.days_topic)
+    # The VipActions only from their latest few on: a live feed, not a table.
+    actions_reader = closing(
+        TableReader,
+        settings.provided.kafka,
+        settings.provided.vip_actions_topic,
+        tail=RECENT_ACTIONS,
+    )
+    views = providers.Singleton(Views, board=board, store=store)
+    feed = providers.Singleton(LiveFeed)
+    live = providers.Singleton(
+        LiveActivity,
+        views=views,
+        feed=feed,
+        sample_seconds=settings.provided.activity_sample_seconds,
+    )
     sessions_loader = providers.Singleton(
         ActivityLoader,
         kind="sessions",
         source=sessions_reader,
         decode=providers.Object(decode_session),
-        apply=board.provided.apply_sessions,
+        apply=live.provided.apply_sessions,
         metrics=metrics,
         dead_letters=dead_letters,
     )
@@ -71,19 +90,29 @@ class Container(ServiceContainer):
         kind="days",
         source=days_reader,
         decode=providers.Object(decode_day),
-        apply=board.provided.apply_days,
+        apply=live.provided.apply_days,
         metrics=metrics,
         dead_letters=dead_letters,
+    )
+    actions_loader = providers.Singleton(
+        ActivityLoader,
+        kind="actions",
+        source=actions_reader,
+        decode=providers.Object(decode_action),
+        apply=live.provided.apply_actions,
+        metrics=metrics,
+        dead_letters=None,
     )
     service = providers.Singleton(
         UserStateService,
         kafka=settings.provided.kafka,
         topics=providers.Callable(topic_specs, settings),
         store=store,
-        readers=providers.List(reader, sessions_reader, days_reader),
+        readers=providers.List(reader, sessions_reader, days_reader, actions_reader),
         loader=loader,
-        board=board,
-        activity_loaders=providers.List(sessions_loader, days_loader),
+        views=views,
+        live=live,
+        activity_loaders=providers.List(sessions_loader, days_loader, actions_loader),
         router=ServiceContainer.router,
         metrics=metrics,
         shutdown=ServiceContainer.shutdown,

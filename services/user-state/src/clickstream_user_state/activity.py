@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 from clickstream_user_state.activity_rows import DayChange, SessionChange
@@ -44,6 +45,18 @@ class UserDay:
     """The per-day query closed this day: its figures will not change."""
 
 
+SessionKind = Literal["opened", "updated", "closed", "retracted"]
+
+
+@dataclass(frozen=True)
+class SessionEvent:
+    """What a session row changed: a session `opened` (first row), `updated`, `closed` (its
+    final row) or `retracted` (merged into another, or its start moved)."""
+
+    kind: SessionKind
+    session: Session
+
+
 class ActivityBoard:
     def __init__(
         self,
@@ -63,11 +76,11 @@ class ActivityBoard:
 
     # -- changes ------------------------------------------------------------------------------
 
-    def apply_sessions(self, changes: Iterable[SessionChange]) -> None:
+    def apply_sessions(self, changes: Iterable[SessionChange]) -> list[SessionEvent]:
         with self._lock:
-            for change in changes:
-                self._apply_session(change)
+            events = [self._apply_session(change) for change in changes]
             self._evict()
+        return events
 
     def apply_days(self, changes: Iterable[DayChange]) -> None:
         with self._lock:
@@ -78,21 +91,24 @@ class ActivityBoard:
                 else:
                     days[change.start_ms] = change
 
-    def _apply_session(self, change: SessionChange) -> None:
+    def _apply_session(self, change: SessionChange) -> SessionEvent:
         key = (change.user_id, change.start_ms)
         sessions = self._sessions.setdefault(change.user_id, {})
         if change.retract:
             sessions.pop(change.start_ms, None)
             self._open.pop(key, None)
-            return
+            return SessionEvent("retracted", change)
+        kind: SessionKind = "updated" if change.start_ms in sessions else "opened"
         sessions[change.start_ms] = change
         if change.final:
             self._open.pop(key, None)
+            kind = "closed"
         else:
             self._open[key] = change
         if self._latest_ms is None or change.last_ms > self._latest_ms:
             self._latest_ms = change.last_ms
             self._latest_at = self._clock()
+        return SessionEvent(kind, change)
 
     def _evict(self) -> None:
         now = self._now()

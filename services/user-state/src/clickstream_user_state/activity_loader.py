@@ -32,10 +32,12 @@ class ActivityLoader(Generic[Change]):
         decode: Callable[[Record], Change],
         apply: Callable[[list[Change]], None],
         metrics: Metrics,
-        dead_letters: DeadLetterSink,
+        dead_letters: DeadLetterSink | None,
         batch_size: int = 5000,
     ) -> None:
-        """`kind` names it in logs and metrics: `sessions` or `days`."""
+        """`kind` names it in logs and metrics: `sessions`, `days` or `actions`. Without
+        `dead_letters` a row it cannot read is counted and skipped (the VipActions' DLQ is the
+        bridge's)."""
         self._kind = kind
         self._source = source
         self._decode = decode
@@ -46,7 +48,8 @@ class ActivityLoader(Generic[Change]):
         self._catch_up = CatchUp(source)
         self._ready = threading.Event()
         metrics.counter(f"{kind}_rows_applied", f"{kind} rows applied to the activity board")
-        metrics.counter(f"{kind}_rows_dead_lettered", f"{kind} rows refused and sent to the DLQ")
+        self._refused = f"{kind}_rows_dead_lettered" if dead_letters else f"{kind}_rows_skipped"
+        metrics.counter(self._refused, f"{kind} rows refused (sent to the DLQ, if it has one)")
 
     @property
     def ready(self) -> bool:
@@ -73,7 +76,8 @@ class ActivityLoader(Generic[Change]):
         self._apply(changes)
         self._metrics.inc(f"{self._kind}_rows_applied", len(changes))
         if rejected:
-            self._dead_letters.send_all(rejected)
-            self._dead_letters.flush()
-            self._metrics.inc(f"{self._kind}_rows_dead_lettered", len(rejected))
-            log.warning("activity rows dead-lettered", kind=self._kind, count=len(rejected))
+            if self._dead_letters is not None:
+                self._dead_letters.send_all(rejected)
+                self._dead_letters.flush()
+            self._metrics.inc(self._refused, len(rejected))
+            log.warning("activity rows refused", kind=self._kind, count=len(rejected))

@@ -6,7 +6,7 @@ other columns are ignored, so a query may select more."""
 from __future__ import annotations
 
 import msgspec
-from clickstream_common.contracts import BadRecord, parse_event_time
+from clickstream_common.contracts import BadRecord, format_event_time, parse_event_time
 from clickstream_common.records import Record
 
 MAX_ROW_BYTES = 64 * 1024
@@ -99,3 +99,44 @@ def decode_day(record: Record) -> DayChange:
         return DayChange(row.user_id, start, end, 0, None, True, True)
     clicks = _needed(row, "clicks", row.clicks)
     return DayChange(row.user_id, start, end, clicks, row.checkouts, row.final, False)
+
+
+class ActionRow(msgspec.Struct, frozen=True):
+    """A VipAction as the live feed shows it (the seed's query's columns); other columns are
+    ignored, and any of these may be missing from a query that does not select it."""
+
+    user_id: str
+    event_time: str
+    name: str | None = None
+    action: str | None = None
+    page: int | str | None = None
+
+
+class _ActionRow(msgspec.Struct):
+    user_id: str
+    event_time: str | int
+    name: str | None = None
+    action: str | None = None
+    page: int | str | None = None
+
+
+_action_decoder = msgspec.json.Decoder(_ActionRow)
+
+
+def decode_action(record: Record) -> ActionRow:
+    if record.value is None or len(record.value) > MAX_ROW_BYTES:
+        raise BadRecord("not a VipAction: null or too large")
+    try:
+        row = _action_decoder.decode(record.value)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise BadRecord(f"not a VipAction: {exc}") from None
+    at = row.event_time
+    try:
+        event_time = (
+            format_event_time(at)
+            if isinstance(at, int)
+            else format_event_time(parse_event_time(at))
+        )
+    except (ValueError, OverflowError, OSError):
+        raise BadRecord("event_time must be epoch milliseconds or an ISO-8601 time") from None
+    return ActionRow(row.user_id, event_time, row.name, row.action, row.page)

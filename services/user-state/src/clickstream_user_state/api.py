@@ -13,6 +13,7 @@ A bad request is answered 4xx with the reason, never 5xx.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
 from typing import Final
 
@@ -91,6 +92,7 @@ def build_routes(
     metrics.counter("lookup_requests", "batch lookup requests served")
     metrics.counter("lookup_keys", "user ids looked up")
     metrics.counter("lookup_beyond_history", "lookups older than the retained history")
+    metrics.histogram("lookup", "a batch lookup answered: decode, look up, encode")
 
     def not_ready() -> Response:
         return Response.error(503, "bootstrapping: the users table has not caught up yet")
@@ -98,6 +100,7 @@ def build_routes(
     def lookup(request: Request) -> Response:
         if not ready():
             return not_ready()
+        started = time.perf_counter()
         try:
             keys = decode_request(request.body)
         except BadLookup as exc:
@@ -106,7 +109,9 @@ def build_routes(
         metrics.inc("lookup_requests")
         metrics.inc("lookup_keys", len(keys))
         metrics.inc("lookup_beyond_history", beyond_history)
-        return Response(200, encode_answer(LookupResponse(results)))
+        answer = encode_answer(LookupResponse(results))
+        metrics.observe("lookup", time.perf_counter() - started)
+        return Response(200, answer)
 
     def one_user(request: Request) -> Response:
         if not ready():

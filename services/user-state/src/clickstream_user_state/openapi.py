@@ -14,7 +14,8 @@ from typing import Any, Final
 import msgspec
 from clickstream_common.lookup import INT64_MAX, INT64_MIN, SCHEMA_TYPES
 
-from clickstream_user_state.activity_api import ACTIVITY_SCHEMAS
+from clickstream_user_state.activity_live import Snapshot
+from clickstream_user_state.activity_views import ActiveVips, SessionChanged, UserActivity
 
 _JSON = "application/json"
 EXAMPLE_USER_ID: Final = "795-35-5070"
@@ -105,7 +106,15 @@ _CLOSED: Final = (
     "ActiveVips",
     "SessionView",
     "UserActivity",
+    "Snapshot",
+    "Sample",
+    "ActionRow",
+    "SessionChanged",
 )
+
+
+# The activity routes' bodies, and the data of the stream's events (documented by reference).
+ACTIVITY_SCHEMAS: Final = (ActiveVips, UserActivity, Snapshot, SessionChanged)
 
 
 def _schemas() -> dict[str, Any]:
@@ -208,6 +217,35 @@ def openapi_document() -> dict[str, Any]:
                         "400": _json(_ref("Error"), _ERRORS["400"]),
                         "404": _json(_ref("Error"), "No session that day, and not a user."),
                         "503": _ACTIVITY_NOT_READY,
+                    },
+                }
+            },
+            "/v1/vips/stream": {
+                "get": {
+                    "operationId": "vipStream",
+                    "summary": "VIP activity as Server-Sent Events, for pages that must not poll.",
+                    "description": "Opens at once, sends `snapshot` (data: Snapshot) once the "
+                    "tables have caught up, then `session` (SessionChanged), `action` (ActionRow) "
+                    "and `count` (Sample) events, each data a JSON object, with a comment line "
+                    "every 15 s. A client too far behind is disconnected; EventSource reconnects "
+                    "and starts again from a snapshot.",
+                    "responses": {
+                        "200": {
+                            "description": "An endless event stream.",
+                            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                        }
+                    },
+                }
+            },
+            "/": {
+                "get": {
+                    "operationId": "page",
+                    "summary": "The live page: VIPs on the site now.",
+                    "responses": {
+                        "200": {
+                            "description": "HTML; its script and style under /static/.",
+                            "content": {"text/html": {"schema": {"type": "string"}}},
+                        }
                     },
                 }
             },

@@ -18,8 +18,10 @@ class Settings:
     history_versions: int
     sessions_topic: str
     days_topic: str
+    vip_actions_topic: str
     business_timezone: ZoneInfo
     activity_retention_days: int
+    activity_sample_seconds: float
 
     @property
     def activity_retention_ms(self) -> int:
@@ -41,8 +43,10 @@ class Settings:
             history_versions=env.integer("USER_HISTORY_VERSIONS", 16, min=1, max=1024),
             sessions_topic=env.text("VIP_SESSIONS_TOPIC", "vip-session"),
             days_topic=env.text("VIP_DAYS_TOPIC", "vip-day"),
+            vip_actions_topic=env.text("VIP_ACTIONS_TOPIC", "vip-action"),
             business_timezone=env.time_zone("BUSINESS_TIMEZONE"),
             activity_retention_days=env.integer("ACTIVITY_RETENTION_DAYS", 7, min=1, max=366),
+            activity_sample_seconds=env.number("ACTIVITY_SAMPLE_SECONDS", 10.0, min=0.1, max=3600),
         )
         env.check()
         return settings

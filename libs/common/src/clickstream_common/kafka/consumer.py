@@ -12,6 +12,7 @@ from clickstream_common.kafka.client_log import LIBRDKAFKA_LOG
 from clickstream_common.kafka.errors import COORDINATOR_AWAY, REBALANCING
 from clickstream_common.kafka.messages import to_partitions, to_records
 from clickstream_common.logging import get_logger
+from clickstream_common.metrics import Metrics
 from clickstream_common.records import PartitionKey, Position, RebalanceListener, Record
 from clickstream_common.settings import KafkaSettings
 
@@ -60,7 +61,9 @@ class BatchConsumer:
         group_id: str,
         *,
         options: Mapping[str, Any] | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
+        """`metrics`: where to show the consumer lag per partition."""
         config: dict[str, Any] = {
             **settings.client_config(),
             "group.id": group_id,
@@ -81,6 +84,26 @@ class BatchConsumer:
         self._confirmed: dict[PartitionKey, int] = {}
         self._commit_failure: KafkaError | None = None
         self._recommit = False
+        if metrics is not None:
+            metrics.partition_gauge(
+                "consumer_lag",
+                "records behind the end of each assigned partition (at the last fetch)",
+                self.lag,
+            )
+
+    def lag(self) -> dict[tuple[str, int], float]:
+        """High watermark (as of the last fetch: no broker round trip) minus position, per
+        assigned partition with a position; {} once closed."""
+        try:
+            positions = self._consumer.position(self._consumer.assignment())
+            found: dict[tuple[str, int], float] = {}
+            for tp in positions:
+                _, high = self._consumer.get_watermark_offsets(tp, cached=True)
+                if tp.offset >= 0 and high >= 0:
+                    found[(tp.topic, tp.partition)] = float(max(0, high - tp.offset))
+            return found
+        except (KafkaException, RuntimeError):
+            return {}
 
     def subscribe(self, topics: Sequence[str], listener: RebalanceListener | None = None) -> None:
         """Join the group for `topics`; `listener` hears of every partition assigned, and of every

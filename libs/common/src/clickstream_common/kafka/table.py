@@ -19,7 +19,9 @@ class TableReader:
     `start` looks the topic up and assigns all of its partitions.
     """
 
-    def __init__(self, settings: KafkaSettings, topic: str) -> None:
+    def __init__(self, settings: KafkaSettings, topic: str, tail: int | None = None) -> None:
+        """`tail`: read only each partition's last `tail` records and what follows (a live
+        feed), not the whole topic."""
         self._bootstrap_servers = settings.bootstrap_servers
         self._consumer = Consumer(
             {
@@ -34,6 +36,7 @@ class TableReader:
             }
         )
         self._topic = topic
+        self._tail = tail
         self.partitions: list[int] = []
 
     def start(self, timeout: float = 30) -> None:
@@ -49,9 +52,12 @@ class TableReader:
         if topic_meta is None or topic_meta.error is not None or not topic_meta.partitions:
             raise KafkaFatalError(f"topic {self._topic!r} not found")
         self.partitions = sorted(topic_meta.partitions)
-        self._consumer.assign(
-            [TopicPartition(self._topic, p, OFFSET_BEGINNING) for p in self.partitions]
-        )
+        if self._tail is None:
+            starts = dict.fromkeys(self.partitions, OFFSET_BEGINNING)
+        else:
+            tail = self._tail
+            starts = {p: max(low, high - tail) for p, (low, high) in self.watermarks().items()}
+        self._consumer.assign([TopicPartition(self._topic, p, o) for p, o in starts.items()])
 
     def watermarks(self, timeout: float = 30) -> dict[int, tuple[int, int]]:
         """(low, high) of each partition; reading up to `high` as seen at start is 'caught up'.
