@@ -119,9 +119,9 @@ def test_the_live_page_shows_the_vips_on_the_site_and_survives_a_restart(
     # Visits on a clock 60 times the wall clock, as `make run` has them: a session gap is 30 s.
     pipeline.start(
         "generator",
-        GENERATOR_USERS="300",
+        GENERATOR_USERS="500",
         GENERATOR_TIME_SCALE="60",
-        GENERATOR_RATE="40",
+        GENERATOR_RATE="60",
         GENERATOR_CLICKS="0",
         GENERATOR_UNKNOWN_USER_SHARE="0",
     )
@@ -154,8 +154,6 @@ def test_the_live_page_shows_the_vips_on_the_site_and_survives_a_restart(
         interval=0.5,
     )
     assert len(_page(browser)["chart"].split(",")) >= 2
-    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-    browser.save_screenshot(str(SCREENSHOT))
 
     # user-state restarts on the same port: the page notices, reconnects and catches up alone.
     port = user_state.port
@@ -169,3 +167,5 @@ def test_the_live_page_shows_the_vips_on_the_site_and_survives_a_restart(
         retry_on=(OSError,),
         message=lambda: f"page {_page(browser)}\napi {_api(user_state)}",
     )
+    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(SCREENSHOT))

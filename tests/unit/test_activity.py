@@ -290,3 +290,19 @@ def test_activity_answers_503_until_caught_up(routes: Routes) -> None:
     server, _, _ = routes(ready=False)
     assert get(server, "/v1/vips/active")[0] == 503
     assert get(server, "/v1/users/a/activity")[0] == 503
+
+
+def test_the_on_site_history_is_derived_from_the_sessions() -> None:
+    activity, _ = board()
+    activity.apply_sessions(
+        decode_session(r)
+        for r in [
+            session("a", 0, 10, 3, final=True),  # on the site from 0 to 40
+            session("b", 20, 25, 2),  # 20 to 55
+            session("c", 50, 50, 1, retract=True),  # forgotten
+        ]
+    )
+    history = activity.on_site_history(T0 + 60 * MINUTE, 60 * MINUTE, 7)
+    assert history == [
+        (T0 + m * MINUTE, n) for m, n in zip(range(0, 61, 10), [1, 1, 2, 2, 1, 1, 0])
+    ]

@@ -95,7 +95,7 @@ def test_a_client_that_falls_behind_is_dropped_and_the_others_get_everything() -
 def test_a_stream_waits_for_ready_then_sends_the_snapshot_then_events() -> None:
     view = views()
     feed = LiveFeed()
-    live = LiveActivity(view, feed, sample_seconds=10, wall_clock=lambda: T0 / 1000)
+    live = LiveActivity(view, feed, sample_seconds=10)
     live.apply_actions([decode_action(action("a", 1))])
     ready = threading.Event()
 
@@ -125,4 +125,5 @@ def test_a_stream_waits_for_ready_then_sends_the_snapshot_then_events() -> None:
     assert changed["vip"]["carts"] == 1  # type: ignore[index]
     assert row["page"] == 2
     assert sample["count"] == 1
+    assert [s.count for s in live.history()][-1] == 1
     assert feed.subscribers == 0, "a closed stream left its subscription behind"

@@ -142,6 +142,22 @@ class ActivityBoard:
             found = [s for s in self._open.values() if now_ms - s.last_ms < s.end_ms - s.last_ms]
         return sorted(found, key=lambda s: (s.start_ms, s.user_id))
 
+    def on_site_history(self, now_ms: int, span_ms: int, points: int) -> list[tuple[int, int]]:
+        """How many were on the site at `points` times evenly up to `now_ms` over `span_ms`:
+        derived from the sessions held (from first click to last click plus gap), so it
+        survives a restart and every replica draws the same."""
+        since = now_ms - span_ms
+        with self._lock:
+            spans = [
+                (row.start_ms, row.end_ms)
+                for rows in self._sessions.values()
+                for row in rows.values()
+                if row.end_ms > since and row.start_ms <= now_ms
+            ]
+        step = span_ms / max(1, points - 1)
+        times = [int(since + i * step) for i in range(points)]
+        return [(t, sum(1 for start, end in spans if start <= t < end)) for t in times]
+
     def day_bounds(self, day: date) -> tuple[int, int]:
         """The business day's [start, end) in epoch milliseconds (23 or 25 hours across a
         daylight-saving change)."""

@@ -1,9 +1,10 @@
 """VIP activity as it happens: the board's changes and the VipActions, as the events of
 `GET /v1/vips/stream`, and a sample of how many VIPs are on the site every few seconds.
 
-A stream starts with a `snapshot` (who is on the site, the latest actions, the last hour's
-samples), then carries `session` (a session opened, updated, closed or retracted, with the VIP's
-figures as `/v1/vips/active` shows them), `action` (a VipAction) and `count` (a sample) events.
+A stream starts with a `snapshot` (who is on the site, the latest actions, the on-site counts
+of the last hour), then carries `session` (a session opened, updated, closed or retracted, with
+the VIP's figures as `/v1/vips/active` shows them), `action` (a VipAction) and `count` (VIPs on
+the site now, every few seconds) events.
 The page applies each event as a replacement keyed by (user_id, session_start), so an event that
 the snapshot already reflects does no harm: a client subscribes first, then takes the snapshot.
 """
@@ -12,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 
@@ -25,7 +25,8 @@ from clickstream_user_state.activity_rows import ActionRow, DayChange, SessionCh
 from clickstream_user_state.activity_views import ActiveVips, Views
 from clickstream_user_state.live_feed import LiveFeed
 
-HISTORY_SECONDS = 3600
+HISTORY_MS = 3_600_000
+HISTORY_POINTS = 61
 RECENT_ACTIONS = 50
 # EventSource waits this long before reconnecting after a stream ends (a restart, a drop).
 RETRY_MS = 1000
@@ -33,10 +34,9 @@ READY_POLL_SECONDS = 0.2
 
 
 class Sample(msgspec.Struct):
-    """How many VIPs were on the site (by the stream's clock `now`) at wall time `time`."""
+    """How many VIPs were on the site at `time`, by the stream's clock."""
 
     time: str
-    now: str
     count: int
 
 
@@ -47,7 +47,8 @@ class Snapshot(msgspec.Struct):
     actions: list[ActionRow]
     """The latest VipActions, oldest first."""
     history: list[Sample]
-    """On-site counts over the last hour, oldest first."""
+    """On-site counts over the last hour of the stream's clock, a minute apart, oldest first
+    (derived from the sessions held, so a restart keeps them)."""
 
 
 _encoder = msgspec.json.Encoder()
@@ -59,15 +60,14 @@ class LiveActivity:
         views: Views,
         feed: LiveFeed,
         sample_seconds: float = 10.0,
-        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self._views = views
         self._feed = feed
         self._sample_seconds = sample_seconds
-        self._wall_clock = wall_clock
-        self._actions: deque[ActionRow] = deque(maxlen=RECENT_ACTIONS)
-        self._history: deque[Sample] = deque(maxlen=int(HISTORY_SECONDS / sample_seconds))
-        self._lock = threading.Lock()  # the deques: loader threads append, the loop reads
+        # Read partition by partition: kept wider than shown, then the latest by time.
+        self._actions: deque[ActionRow] = deque(maxlen=4 * RECENT_ACTIONS)
+        self._lock = threading.Lock()  # the actions: a loader thread appends, the loop reads
+        self._ready: Callable[[], bool] = lambda: True
 
     # -- what the loaders apply -------------------------------------------------------------
 
@@ -101,16 +101,22 @@ class LiveActivity:
     def dropped(self) -> int:
         return self._feed.dropped
 
-    def sample(self) -> Sample:
+    def sample_when(self, ready: Callable[[], bool]) -> None:
+        """Sample only once the tables have caught up (a half-read board counts too few)."""
+        self._ready = ready
+
+    def sample(self) -> Sample | None:
+        if not self._ready():
+            return None
         now = self._views.now_ms()
-        count = len(self._views.board.on_site(now))
-        taken = Sample(
-            format_event_time(int(self._wall_clock() * 1000)), format_event_time(now), count
-        )
-        with self._lock:
-            self._history.append(taken)
+        taken = Sample(format_event_time(now), len(self._views.board.on_site(now)))
         self._feed.publish([("count", _json(taken))])
         return taken
+
+    def history(self) -> list[Sample]:
+        now = self._views.now_ms()
+        points = self._views.board.on_site_history(now, HISTORY_MS, HISTORY_POINTS)
+        return [Sample(format_event_time(t), count) for t, count in points]
 
     def run(self, shutdown: Shutdown) -> None:
         """Samples until shutdown (the service runs it on a thread of its own), then ends the
@@ -122,9 +128,10 @@ class LiveActivity:
     # -- the stream -------------------------------------------------------------------------
 
     def snapshot(self) -> Snapshot:
-        active = self._views.active()
+        active, history = self._views.active(), self.history()
         with self._lock:
-            return Snapshot(active, list(self._actions), list(self._history))
+            actions = sorted(self._actions, key=lambda row: row.event_time)[-RECENT_ACTIONS:]
+        return Snapshot(active, actions, history)
 
     async def stream(self, ready: Callable[[], bool]) -> AsyncIterator[Event]:
         """Opens at once (EventSource gives up on an error status, so a restarted user-state

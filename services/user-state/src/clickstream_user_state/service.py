@@ -63,6 +63,7 @@ class UserStateService:
         build_routes(router, store, lambda: loader.ready, metrics)
         build_activity_routes(router, views, self._activity_ready, live)
         build_page_routes(router)
+        live.sample_when(self._activity_ready)
         board = views.board
         self._failures: list[BaseException] = []
         metrics.gauge(

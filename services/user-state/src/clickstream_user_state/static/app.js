@@ -131,9 +131,13 @@ const handlers = {
     renderActions();
   },
   count(sample) {
-    setClock(sample.now);
-    history.push(sample);
-    if (history.length > MAX_SAMPLES) history.shift();
+    // The history is a point a stream minute; a sample within a minute of the last replaces it.
+    setClock(sample.time);
+    const last = history[history.length - 1];
+    if (last && ms(sample.time) - ms(last.time) < 60000) history[history.length - 1] = sample;
+    else history.push(sample);
+    const since = ms(sample.time) - 3600000;
+    history = history.filter((s) => ms(s.time) >= since).slice(-MAX_SAMPLES);
     renderChart();
   },
 };
