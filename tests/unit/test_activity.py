@@ -304,5 +304,5 @@ def test_the_on_site_history_is_derived_from_the_sessions() -> None:
     )
     history = activity.on_site_history(T0 + 60 * MINUTE, 60 * MINUTE, 7)
     assert history == [
-        (T0 + m * MINUTE, n) for m, n in zip(range(0, 61, 10), [1, 1, 2, 2, 1, 1, 0])
+        (T0 + m * MINUTE, n) for m, n in zip(range(0, 61, 10), [1, 1, 2, 2, 1, 1, 0], strict=True)
     ]

@@ -249,3 +249,32 @@ def test_generated_requests_never_get_a_5xx(server, method, target, body, conten
         )
     status, _ = exchange(server, request)
     assert 200 <= status < 500
+
+
+def test_the_openapi_document_names_every_route_and_no_other():
+    """Documented and served cannot drift apart: the document's operations are the routes."""
+    from zoneinfo import ZoneInfo
+
+    from clickstream_user_state.activity import ActivityBoard
+    from clickstream_user_state.activity_api import build_activity_routes
+    from clickstream_user_state.activity_live import LiveActivity
+    from clickstream_user_state.activity_views import Views
+    from clickstream_user_state.live_feed import LiveFeed
+    from clickstream_user_state.openapi import openapi_document
+    from clickstream_user_state.page import build_page_routes
+
+    router = Router()
+    store = UserStore()
+    add_health_routes(router, live=lambda: True, ready=lambda: True, metrics=Metrics("t"))
+    build_routes(router, store, lambda: True, Metrics("u"))
+    views = Views(ActivityBoard(ZoneInfo("UTC"), 86_400_000), store)
+    build_activity_routes(router, views, lambda: True, LiveActivity(views, LiveFeed()))
+    build_page_routes(router)
+    served = {
+        (path, method.lower()) for path, methods in router.handlers.items() for method in methods
+    }
+    served |= {(path, "get") for path in router.streams}
+    documented = {
+        (path, method) for path, item in openapi_document()["paths"].items() for method in item
+    }
+    assert documented == served

@@ -7,10 +7,11 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping, Sequence
 
+import pytest
 from clickstream_common.contracts import format_event_time
 from clickstream_common.metrics import Metrics
 from clickstream_common.records import OutRecord, PartitionKey, Position, Record
-from clickstream_enricher.aggregating import WindowProcessor, WindowTopics
+from clickstream_enricher.aggregating import StateUnreadable, WindowProcessor, WindowTopics
 from clickstream_enricher.query import StreamNames, compile_query
 from clickstream_enricher.window_inputs import StreamRows
 from clickstream_enricher.windows.operator import WindowOperator
@@ -158,3 +159,10 @@ def test_late_and_bad_records_go_to_their_topics() -> None:
     assert len(reasons) == 2 and reasons[0].startswith("not JSON")
     assert reasons[1] == "group key value is a JSON dict, not a value"
     assert kafka.committed == {("in", 0): 4}
+
+
+def test_state_another_version_wrote_stops_the_start_naming_the_changelog() -> None:
+    kafka = Kafka()
+    kafka.records.append(OutRecord("changelog", b'["u1"]', b'{"format": "old"}', partition=0))
+    with pytest.raises(StateUnreadable, match=r"changelog changelog partition 0 .* QUERY_NAME"):
+        processor(kafka, [])

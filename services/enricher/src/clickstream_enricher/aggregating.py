@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
+import msgspec
 from clickstream_common.contracts import encode_json
 from clickstream_common.dead_letter import dead_letter
 from clickstream_common.delivery import BatchCommitter
@@ -36,6 +37,10 @@ from clickstream_enricher.windows.operator import BadGroupKey, Emission, WindowO
 from clickstream_enricher.windows.plan import AggregateQuery
 
 log = get_logger(__name__)
+
+
+class StateUnreadable(RuntimeError):
+    """The changelog holds state in a form this version cannot decode."""
 
 
 class Changelog(Protocol):
@@ -123,7 +128,15 @@ class WindowProcessor:
     def _restore(self, partitions: list[PartitionKey]) -> None:
         for topic, partition in partitions:
             started = self._clock()
-            restored = self._operator.assign(partition, self._changelog.read(partition))
+            try:
+                restored = self._operator.assign(partition, self._changelog.read(partition))
+            except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+                raise StateUnreadable(
+                    f"changelog {self._changelog.topic} partition {partition} holds state this "
+                    f"enricher cannot read ({exc}): another version of the query or the enricher "
+                    "wrote it. Give the query a new QUERY_NAME (a new changelog) and "
+                    "CONSUMER_GROUP to start afresh"
+                ) from None
             seconds = self._clock() - started
             self._metrics.inc("changelog_restored", restored)
             log.info(
