@@ -15,6 +15,7 @@ run:  ## brokers + the four services, and VIP actions arriving live (Ctrl-C stop
 	@scripts/run.sh
 
 test: setup lint  ## the whole suite: lint, types, unit, integration, containers, faults
+	@scripts/observability.sh install
 	$(UV) run pytest tests
 
 lint: setup  ## ruff, mypy, the layout contracts (import-linter) and hadolint
@@ -27,7 +28,8 @@ lint: setup  ## ruff, mypy, the layout contracts (import-linter) and hadolint
 unit: setup  ## pure logic only, no brokers
 	$(UV) run pytest tests/unit
 
-integration: setup  ## real Kafka and RabbitMQ (started locally unless KAFKA_BOOTSTRAP_SERVERS/RABBITMQ_URL are set)
+integration: setup  ## real Kafka and RabbitMQ (started locally unless KAFKA_BOOTSTRAP_SERVERS/RABBITMQ_URL are set), Chromium, Prometheus
+	@scripts/observability.sh install
 	$(UV) run pytest tests/integration
 
 faults: setup  ## restarts and kills on a broker pair of its own (~8 min), writes docs/RELIABILITY.md

@@ -1,6 +1,7 @@
 """A real Prometheus (Debian's) scraping a running pipeline: every service is up, the series an
-operator needs are there, and every metric the Grafana dashboard (deploy/observability) plots
-exists, so the dashboard cannot silently drift from the code."""
+operator needs are there, and every PromQL expression of the Grafana dashboard
+(deploy/observability) answers with series, so the dashboard cannot silently drift from the
+code."""
 
 from __future__ import annotations
 
@@ -137,5 +138,14 @@ def test_prometheus_scrapes_every_service_and_finds_the_dashboards_series(
         }
         assert len(plotted) > 15
         assert sorted(plotted - known) == [], "the dashboard plots series no service exports"
+        # And every expression of every panel answers with series (rates need two scrapes).
+        expressions = [t["expr"] for panel in dashboard["panels"] for t in panel["targets"]]
+        for expr in expressions:
+            eventually(
+                lambda e=expr: prometheus.query(e),  # type: ignore[misc]
+                timeout=60,
+                interval=1,
+                message=lambda e=expr: f"no series for the dashboard's {e}",  # type: ignore[misc]
+            )
         for service in services:
             assert service.terminate() == 0

@@ -84,26 +84,28 @@ class BatchConsumer:
         self._confirmed: dict[PartitionKey, int] = {}
         self._commit_failure: KafkaError | None = None
         self._recommit = False
+        # Consumer lag per partition, measured on the consumer's own thread after each poll and
+        # only read by the metrics (a scrape must never call into the client: `assignment()`
+        # waits on the group's thread, which a rebalance in progress holds).
+        self._measure_lag = metrics is not None
+        self._held: set[PartitionKey] = set()
+        self._lag: dict[PartitionKey, float] = {}
         if metrics is not None:
             metrics.partition_gauge(
                 "consumer_lag",
                 "records behind the end of each assigned partition (at the last fetch)",
-                self.lag,
+                lambda: self._lag,
             )
 
-    def lag(self) -> dict[tuple[str, int], float]:
-        """High watermark (as of the last fetch: no broker round trip) minus position, per
-        assigned partition with a position; {} once closed."""
-        try:
-            positions = self._consumer.position(self._consumer.assignment())
-            found: dict[tuple[str, int], float] = {}
-            for tp in positions:
-                _, high = self._consumer.get_watermark_offsets(tp, cached=True)
-                if tp.offset >= 0 and high >= 0:
-                    found[(tp.topic, tp.partition)] = float(max(0, high - tp.offset))
-            return found
-        except (KafkaException, RuntimeError):
-            return {}
+    def _note_lag(self) -> None:
+        """High watermark as of the last fetch (no broker round trip) minus position."""
+        held = [TopicPartition(topic, partition) for topic, partition in sorted(self._held)]
+        lag: dict[PartitionKey, float] = {}
+        for tp in self._consumer.position(held) if held else []:
+            _, high = self._consumer.get_watermark_offsets(tp, cached=True)
+            if tp.offset >= 0 and high >= 0:
+                lag[(tp.topic, tp.partition)] = float(max(0, high - tp.offset))
+        self._lag = lag
 
     def subscribe(self, topics: Sequence[str], listener: RebalanceListener | None = None) -> None:
         """Join the group for `topics`; `listener` hears of every partition assigned, and of every
@@ -117,6 +119,7 @@ class BatchConsumer:
         )
 
     def _assigned(self, _: Consumer, partitions: list[TopicPartition]) -> None:
+        self._held.update((tp.topic, tp.partition) for tp in partitions)
         if self._listener is not None and partitions:
             self._listener.on_assign([(tp.topic, tp.partition) for tp in partitions])
 
@@ -124,6 +127,7 @@ class BatchConsumer:
         """The caller finishes its work first, then whatever it handed to `commit_async` for
         these partitions is committed synchronously, before they are given up."""
         keys = [(tp.topic, tp.partition) for tp in partitions]
+        self._held.difference_update(keys)
         if self._listener is not None and keys:
             self._listener.on_revoke(keys)
         self.commit({key: self._unconfirmed[key] for key in keys if key in self._unconfirmed})
@@ -132,6 +136,8 @@ class BatchConsumer:
     def _lost(self, _: Consumer, partitions: list[TopicPartition]) -> None:
         """Lost, not revoked: the group has moved on, a commit would be refused."""
         keys = [(tp.topic, tp.partition) for tp in partitions]
+        self._held.difference_update(keys)
+        self._held.difference_update(keys)
         if self._listener is not None and keys:
             self._listener.on_revoke(keys)
         self._forget(keys)
@@ -151,6 +157,8 @@ class BatchConsumer:
         the rest. A backlog still comes in full batches, but a quiet stream is not held back until a
         batch fills (waiting the whole `timeout` cost 0.5 s of latency per hop)."""
         first = self._consumer.poll(timeout)
+        if self._measure_lag:
+            self._note_lag()
         if first is None:
             return []
         messages = [first]
