@@ -146,8 +146,9 @@ class SessionsRun:
             self.sent = index + 1
         producer.flush(120)
 
-    def wait_fault_point(self) -> None:
-        while self.sent < len(self.actions) * FAULT_SHARE:
+    def wait_fault_point(self, share: float = FAULT_SHARE) -> None:
+        """Once `share` of the actions are out."""
+        while self.sent < len(self.actions) * share:
             self.pipeline.check_alive()
             time.sleep(0.05)
 
