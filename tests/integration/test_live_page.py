@@ -105,17 +105,7 @@ def test_the_live_page_shows_the_vips_on_the_site_and_survives_a_restart(
 ) -> None:
     user_state = _start_user_state(pipeline)
     pipeline.start_enricher(user_state, ENRICHER_DELIVERY="exactly_once").wait_ready()
-    pipeline.start(
-        "enricher",
-        log_name="vip-sessions",
-        ENRICHER_QUERY_FILE=str(ROOT / "queries" / "vip-sessions.sql"),
-        CLICKS_STREAM="VipActions",
-        CLICKS_TOPIC=names.vip,
-        OUTPUT_STREAM="VipSessions",
-        OUTPUT_TOPIC=names.sessions,
-        CONSUMER_GROUP=f"{names.run}.sessions",
-        ENRICHER_DELIVERY="exactly_once",
-    )
+    pipeline.start_sessions_query(ENRICHER_DELIVERY="exactly_once")
     # Visits on a clock 60 times the wall clock, as `make run` has them: a session gap is 30 s.
     pipeline.start(
         "generator",

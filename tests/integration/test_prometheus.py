@@ -88,16 +88,7 @@ def test_prometheus_scrapes_every_service_and_finds_the_dashboards_series(
     names: Names, pipeline: Pipeline, prometheus_binary: str, tmp_path: Path
 ) -> None:
     stages = pipeline.start_stages()
-    sessions = pipeline.start(
-        "enricher",
-        log_name="vip-sessions",
-        ENRICHER_QUERY_FILE=str(ROOT / "queries" / "vip-sessions.sql"),
-        CLICKS_STREAM="VipActions",
-        CLICKS_TOPIC=names.vip,
-        OUTPUT_STREAM="VipSessions",
-        OUTPUT_TOPIC=names.sessions,
-        CONSUMER_GROUP=f"{names.run}.sessions",
-    )
+    sessions = pipeline.start_sessions_query()
     generator = pipeline.start(
         "generator", GENERATOR_USERS="200", GENERATOR_RATE="200", GENERATOR_CLICKS="0"
     )

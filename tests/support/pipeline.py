@@ -11,6 +11,8 @@ from typing import Protocol
 
 from tests.support.services import Service
 
+QUERIES = Path(__file__).resolve().parents[2] / "queries"
+
 
 class BrokerAddresses(Protocol):
     @property
@@ -124,6 +126,21 @@ class Pipeline:
     ) -> Service:
         """An enricher looking users up in `user_state` (not waited for)."""
         return self.start("enricher", log_name=log_name, USER_STATE_URL=user_state.url, **extra)
+
+    def start_sessions_query(self, **extra: str) -> Service:
+        """An enricher running queries/vip-sessions.sql over this run's VipActions into its
+        sessions topic, as `make run` has it (not waited for)."""
+        return self.start(
+            "enricher",
+            log_name="vip-sessions",
+            ENRICHER_QUERY_FILE=str(QUERIES / "vip-sessions.sql"),
+            CLICKS_STREAM="VipActions",
+            CLICKS_TOPIC=self.names.vip,
+            OUTPUT_STREAM="VipSessions",
+            OUTPUT_TOPIC=self.names.sessions,
+            CONSUMER_GROUP=f"{self.names.run}.sessions",
+            **extra,
+        )
 
     def start_stages(
         self,

@@ -147,7 +147,7 @@ def _parse_query(raw: bytes) -> dict[str, list[str]]:
 
 
 def _parse(request: StarletteRequest) -> Request:
-    """Path parameters and query; the body is read by the caller."""
+    """Path parameters and query strictly decoded (`BadTarget` if not); the body comes later."""
     params = {
         name: _decode_component(value, f"path parameter {name}")
         for name, value in request.path_params.items()
@@ -184,15 +184,14 @@ def _starlette(response: Response) -> StarletteResponse:
 def _endpoint(methods: Mapping[str, Handler]) -> Callable[[StarletteRequest], Any]:
     async def endpoint(request: StarletteRequest) -> StarletteResponse:
         method = "GET" if request.method == "HEAD" else request.method
-        handler = methods[method]
         try:
             parsed = _parse(request)
         except BadTarget as exc:
             return _starlette(Response.error(400, str(exc)))
-        body = await _read_body(request) if method not in ("GET", "HEAD") else b""
+        body = await _read_body(request) if method != "GET" else b""
         if isinstance(body, Response):
             return _starlette(body)
-        return _starlette(handler(Request(parsed.path_params, parsed.query, body)))
+        return _starlette(methods[method](replace(parsed, body=body)))
 
     return endpoint
 
