@@ -1,7 +1,9 @@
 """Users, clicks, VipActions and their JSON wire form (docs/ARCHITECTURE.md § Data contracts).
 
 Decoding is strict because a record that is almost right is the one that silently corrupts a
-join; anything off-contract raises `BadRecord` and is dead-lettered by the caller.
+join; anything off-contract raises `BadRecord` and is dead-lettered by the caller. The checks
+run on a decoded object, so the Avro format (`clickstream_common.avro`) passes its records
+through the same ones: an `ObjectReader` turns a record's bytes into that object.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import functools
 import hashlib
 import sys
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import orjson
 
@@ -76,6 +78,34 @@ def _clip(name: str) -> str:
     return clipped + "..." if len(name) > _MAX_REASON_NAME_CHARS else clipped
 
 
+class ObjectReader(Protocol):
+    """Turns a record's value into the object the contract checks, or raises `BadRecord`.
+
+    `fields`: the names the contract knows. A schemaless format refuses any other name (a typo
+    would otherwise be silently ignored); a format with a registered schema may ignore them,
+    since the registry's compatibility rule is what governs a new field there.
+    """
+
+    def read(
+        self, record: Record, fields: frozenset[str] | None = None, max_bytes: int = ...
+    ) -> dict[str, Any]: ...
+
+
+class JsonObjects:
+    """The JSON wire form: one UTF-8 JSON object per record."""
+
+    def read(
+        self,
+        record: Record,
+        fields: frozenset[str] | None = None,
+        max_bytes: int = MAX_RECORD_BYTES,
+    ) -> dict[str, Any]:
+        return _object(record, max_bytes, fields)
+
+
+JSON_OBJECTS = JsonObjects()
+
+
 def _object(record: Record, max_bytes: int, fields: frozenset[str] | None) -> dict[str, Any]:
     value = record.value
     if value is None:
@@ -136,7 +166,9 @@ def _key_text(key: bytes) -> str:
     return text
 
 
-def decode_user(record: Record, max_bytes: int = MAX_RECORD_BYTES) -> User | None:
+def decode_user(
+    record: Record, max_bytes: int = MAX_RECORD_BYTES, reader: ObjectReader = JSON_OBJECTS
+) -> User | None:
     """Return the user, or None for a tombstone (a null value with a key deletes that user).
 
     The key is the user_id in UTF-8, for tombstones too: the table is keyed by its text.
@@ -146,7 +178,7 @@ def decode_user(record: Record, max_bytes: int = MAX_RECORD_BYTES) -> User | Non
     key = _key_text(record.key)
     if record.value is None:
         return None
-    obj = _object(record, max_bytes, USER_FIELDS)
+    obj = reader.read(record, USER_FIELDS, max_bytes)
     user_id = _user_id(obj)
     if key != user_id:
         raise BadRecord("key does not match user_id")
@@ -159,7 +191,9 @@ def decode_user(record: Record, max_bytes: int = MAX_RECORD_BYTES) -> User | Non
     return User(user_id=user_id, name=name, level=sys.intern(level.upper()))
 
 
-def decode_click(record: Record, max_bytes: int = MAX_RECORD_BYTES) -> Click:
+def decode_click(
+    record: Record, max_bytes: int = MAX_RECORD_BYTES, reader: ObjectReader = JSON_OBJECTS
+) -> Click:
     """Event time is the click's own `event_time` if present, else the Kafka record timestamp.
 
     A null key is refused: clicks are partitioned by user_id, and one without a key lands on an
@@ -167,7 +201,7 @@ def decode_click(record: Record, max_bytes: int = MAX_RECORD_BYTES) -> Click:
     """
     if record.key is None:
         raise BadRecord("null key: a click record must be keyed by user_id")
-    obj = _object(record, max_bytes, CLICK_FIELDS)
+    obj = reader.read(record, CLICK_FIELDS, max_bytes)
     user_id = _user_id(obj)
     event_time = obj.get("event_time")
     if event_time is None:
@@ -194,13 +228,15 @@ def key_matches(record: Record, user_id: str) -> bool:
     return record.key is not None and _key_text(record.key) == user_id
 
 
-def decode_event(record: Record, max_bytes: int = MAX_RECORD_BYTES) -> tuple[dict[str, Any], int]:
+def decode_event(
+    record: Record, max_bytes: int = MAX_RECORD_BYTES, reader: ObjectReader = JSON_OBJECTS
+) -> tuple[dict[str, Any], int]:
     """A record of a stream an earlier query wrote (VipActions, say): any JSON object keyed by
     its `user_id`, whose `event_time` is epoch milliseconds or the ISO form VipActions carry
     (absent: the record's timestamp). Returns the row and its event time in milliseconds."""
     if record.key is None:
         raise BadRecord("null key: a record must be keyed by user_id")
-    obj = _object(record, max_bytes, None)
+    obj = reader.read(record, None, max_bytes)
     if not key_matches(record, _user_id(obj)):
         raise BadRecord("key does not match user_id")
     event_time = obj.get("event_time")

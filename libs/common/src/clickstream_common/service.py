@@ -8,7 +8,8 @@ container's resources closed (dependents before what they use), the health serve
 one closing log line with the service's counters.
 
 Exit codes: 0 when the service finished or was asked to stop, 1 when it failed (a broker it
-cannot go on without, or a bug), 2 for bad settings.
+cannot go on without, a schema the registry refused, or a bug), 2 for bad settings (and an Avro
+schema file that cannot carry the query's rows).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from typing import Any, Protocol, TypeVar
 
 from dependency_injector import containers, providers
 
+from clickstream_common.avro import IncompatibleSchema, RegistryStopped, SchemaFileError
+from clickstream_common.formats import JSON, ValueFormat
 from clickstream_common.http import HttpServer, Router, add_health_routes
 from clickstream_common.kafka import KafkaFatalError
 from clickstream_common.lifecycle import Shutdown
@@ -34,8 +37,13 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_BAD_SETTINGS = 2
 
-# Failures of a broker the service cannot go on without: logged as one line, not a traceback.
-_UNAVAILABLE: tuple[type[BaseException], ...] = (KafkaFatalError, RabbitUnavailable)
+# Failures of a broker the service cannot go on without, and schemas it cannot use: logged as
+# one line, not a traceback.
+_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    KafkaFatalError,
+    RabbitUnavailable,
+    IncompatibleSchema,
+)
 
 
 class Service(Protocol):
@@ -88,6 +96,9 @@ class ServiceContainer(containers.DeclarativeContainer):
     shutdown = providers.Singleton(Shutdown)
     router = providers.Singleton(Router)
     metrics: providers.Provider[Metrics] = providers.Dependency(instance_of=Metrics)
+    # VALUE_FORMAT's format (`clickstream_common.avro.value_format`); its readiness is the
+    # service's too: false while the schema registry cannot be reached.
+    value_format: providers.Provider[ValueFormat] = providers.Object(JSON)
     service: providers.Provider[Any] = providers.Dependency()
 
 
@@ -113,9 +124,20 @@ def run_service(
     container = container_type(settings=settings)
     container.shutdown().install()
     metrics: Metrics = container.metrics()
-    service: Service = container.service()
+    try:
+        service: Service = container.service()
+    except SchemaFileError as exc:  # a query whose output's schema cannot carry its rows
+        log.error(f"{name} cannot start", error=str(exc))
+        container.shutdown_resources()
+        return EXIT_BAD_SETTINGS
+    value_format: ValueFormat = container.value_format()
     router: Router = container.router()
-    add_health_routes(router, live=lambda: True, ready=lambda: service.ready, metrics=metrics)
+    add_health_routes(
+        router,
+        live=lambda: True,
+        ready=lambda: service.ready and value_format.ready(),
+        metrics=metrics,
+    )
     server = HttpServer(router, observability.http_host, observability.http_port)
     server.start()
     exit_code = EXIT_OK
@@ -124,6 +146,8 @@ def run_service(
     except _UNAVAILABLE as exc:
         log.error(f"{name} cannot go on", error=str(exc))
         exit_code = EXIT_FAILED
+    except RegistryStopped:
+        log.info(f"{name} stopped while waiting for the schema registry")
     except Exception:
         log.exception(f"{name} failed")
         exit_code = EXIT_FAILED

@@ -14,6 +14,7 @@ import math
 import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -243,4 +244,38 @@ class ObservabilitySettings:
             log_format=env.choice("LOG_FORMAT", "auto", ("auto", "json", "console")),
             http_port=env.integer("HTTP_PORT", default_port, min=0, max=65535),
             http_host=env.text("HTTP_HOST", "0.0.0.0"),
+        )
+
+
+@dataclass(frozen=True)
+class FormatSettings:
+    """The value format of every topic (`VALUE_FORMAT`), and the registry Avro needs."""
+
+    value_format: str = "json"
+    schema_registry_url: str | None = None
+    schema_registry_timeout_seconds: float = 5.0
+    # AVRO_SCHEMA_DIR: where `<Stream>.avsc` files are read; None: the ones the package ships.
+    avro_schema_dir: Path | None = None
+
+    @classmethod
+    def read(cls, env: Env) -> FormatSettings:
+        value_format = env.choice("VALUE_FORMAT", "json", ("json", "avro"))
+        url = env.optional_str("SCHEMA_REGISTRY_URL")
+        if value_format == "avro" and url is None:
+            env.problems.append(
+                "SCHEMA_REGISTRY_URL is required with VALUE_FORMAT=avro (a Confluent-compatible "
+                "registry API, e.g. http://127.0.0.1:8081/apis/ccompat/v7 for Apicurio)"
+            )
+        if url is not None and not url.startswith(("http://", "https://")):
+            env.problems.append(f"SCHEMA_REGISTRY_URL={url!r} is not an http(s) URL")
+        folder = env.optional_str("AVRO_SCHEMA_DIR")
+        if folder is not None and not Path(folder).is_dir():
+            env.problems.append(f"AVRO_SCHEMA_DIR={folder!r} is not a folder")
+        return cls(
+            value_format=value_format,
+            schema_registry_url=url,
+            schema_registry_timeout_seconds=env.number(
+                "SCHEMA_REGISTRY_TIMEOUT_SECONDS", 5.0, min=0.1, max=300.0
+            ),
+            avro_schema_dir=Path(folder) if folder is not None else None,
         )

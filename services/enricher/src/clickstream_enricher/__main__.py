@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 
+from clickstream_common.avro import value_format_from
 from clickstream_common.delivery import AtLeastOnceCommitter, ExactlyOnceCommitter
 from clickstream_common.kafka import (
     BatchConsumer,
@@ -40,6 +41,9 @@ def topic_specs(names: tuple[str, ...], partitions: int) -> list[TopicSpec]:
 class Container(ServiceContainer):
     settings = providers.Dependency(instance_of=Settings)
     metrics = providers.Singleton(Metrics, "enricher", runtime=True)
+    value_format = providers.Singleton(
+        value_format_from, settings.provided.formats, ServiceContainer.shutdown, metrics
+    )
     partitions = settings.provided.topic_partitions
     windows = settings.provided.windows
     consumer = closing(
@@ -86,6 +90,7 @@ class Container(ServiceContainer):
         metrics=metrics,
         batch_size=settings.provided.batch_size,
         pipelined=settings.provided.pipelined,
+        value_format=value_format,
     )
 
     # A windowed query: one stream, or clicks joined to users, aggregated; its state in a
@@ -97,7 +102,9 @@ class Container(ServiceContainer):
         query=settings.provided.query,
         input_rows=providers.Selector(
             settings.provided.reads,
-            one_stream=providers.Factory(StreamRows, settings.provided.dead_letter_topic),
+            one_stream=providers.Factory(
+                StreamRows, settings.provided.dead_letter_topic, value_format
+            ),
             clicks_and_users=providers.Factory(
                 JoinedClicks,
                 users=users,
@@ -110,6 +117,7 @@ class Container(ServiceContainer):
                     dead_letter=settings.provided.dead_letter_topic,
                     unmatched=settings.provided.unmatched_topic,
                 ),
+                value_format=value_format,
             ),
         ),
         operator=providers.Singleton(
@@ -127,6 +135,7 @@ class Container(ServiceContainer):
         ),
         metrics=metrics,
         batch_size=settings.provided.batch_size,
+        value_format=value_format,
     )
 
     service = providers.Singleton(
@@ -140,6 +149,7 @@ class Container(ServiceContainer):
         consumer=consumer,
         processor=providers.Selector(settings.provided.mode, join=join, aggregate=aggregate),
         shutdown=ServiceContainer.shutdown,
+        value_format=value_format,
     )
 
 

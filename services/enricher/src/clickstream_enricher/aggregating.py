@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import msgspec
-from clickstream_common.contracts import encode_json
 from clickstream_common.dead_letter import dead_letter
 from clickstream_common.delivery import BatchCommitter
+from clickstream_common.formats import JSON, RowRejected, ValueFormat
 from clickstream_common.gc_pauses import collection_paused
 from clickstream_common.lifecycle import Shutdown
 from clickstream_common.logging import get_logger
@@ -41,6 +41,10 @@ log = get_logger(__name__)
 
 class StateUnreadable(RuntimeError):
     """The changelog holds state in a form this version cannot decode."""
+
+
+class OutputRefused(RuntimeError):
+    """The output's schema cannot carry a row the query made (a column of the wrong type)."""
 
 
 class Changelog(Protocol):
@@ -71,10 +75,12 @@ class WindowProcessor:
         topics: WindowTopics,
         metrics: Metrics,
         batch_size: int = 1000,
+        value_format: ValueFormat = JSON,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._source = source
+        self._write = value_format.writer(topics.output, query.target, query.output_columns)
         self._committer = committer
         self._input = input_rows
         self._where = query.where
@@ -244,10 +250,16 @@ class WindowProcessor:
             self._committer.commit_batch(changelog, positions)
 
     def _rows(self, emission: Emission) -> list[OutRecord]:
-        output = self._topics.output
-        return [
-            OutRecord(output, row.user_id.encode(), encode_json(row.value)) for row in emission.rows
-        ]
+        """A row the output's schema cannot carry stops the query: the schema was checked
+        against the query's columns at start, so this is a type the schema got wrong, and no
+        one input record is to blame for an aggregate."""
+        output, write = self._topics.output, self._write
+        try:
+            return [
+                OutRecord(output, row.user_id.encode(), write(row.value)) for row in emission.rows
+            ]
+        except RowRejected as exc:
+            raise OutputRefused(f"{exc}: fix the output's schema for the query") from None
 
     def _changelog_records(self, emission: Emission) -> list[OutRecord]:
         changelog = self._changelog.topic

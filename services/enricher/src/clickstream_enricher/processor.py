@@ -25,9 +25,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from clickstream_common.contracts import BadRecord, Click, decode_click, encode_json, event_id
+from clickstream_common.contracts import BadRecord, Click, decode_click, event_id
 from clickstream_common.dead_letter import dead_letter
 from clickstream_common.delivery import BatchCommitter
+from clickstream_common.formats import JSON, RowRejected, ValueFormat
 from clickstream_common.lifecycle import Shutdown
 from clickstream_common.logging import get_logger
 from clickstream_common.lookup import Found
@@ -86,6 +87,7 @@ class ClickProcessor:
         metrics: Metrics,
         batch_size: int = 1000,
         pipelined: bool = False,
+        value_format: ValueFormat = JSON,
         retry_interval: float = 0.1,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
@@ -100,6 +102,10 @@ class ClickProcessor:
         self._ahead: _Batch | None = None
         self._query = query
         self._topics = topics
+        self._format = value_format
+        self._write = value_format.writer(
+            topics.vip_actions, query.target, ("event_id", *query.columns)
+        )
         self._as_of = join_mode == "as_of"
         self._pending = pending
         self._metrics = metrics
@@ -220,7 +226,7 @@ class ClickProcessor:
                 already_done += 1
                 continue
             try:
-                fresh.append((record, decode_click(record)))
+                fresh.append((record, decode_click(record, reader=self._format)))
             except BadRecord as exc:
                 bad.append((record, str(exc)))
         self._metrics.inc("clicks_consumed", len(records))
@@ -338,9 +344,13 @@ class ClickProcessor:
         row = self._query.evaluate(click.as_row(), user)
         if row is not None:
             value = {"event_id": event_id(record.topic, record.partition, record.offset), **row}
-            outputs.append(
-                OutRecord(self._topics.vip_actions, click.user_id.encode(), encode_json(value))
-            )
+            try:
+                payload = self._write(value)
+            except RowRejected as exc:  # a row the output's schema cannot carry, a NULL say
+                outputs.append(dead_letter(record, str(exc), self._topics.dead_letter))
+                self._counts["clicks_dead_lettered"] += 1
+                return
+            outputs.append(OutRecord(self._topics.vip_actions, click.user_id.encode(), payload))
             self._counts["vip_actions"] += 1
             self._emitted_ms.append(record.timestamp_ms)
         elif user is None and self._query.join == "inner":

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from clickstream_common.settings import Env, KafkaSettings, ObservabilitySettings
+from clickstream_common.settings import Env, FormatSettings, KafkaSettings, ObservabilitySettings
 
 from clickstream_enricher.processor import JoinMode
 from clickstream_enricher.query import (
@@ -29,6 +29,7 @@ Delivery = Literal["at_least_once", "exactly_once"]
 class Settings:
     kafka: KafkaSettings
     observability: ObservabilitySettings
+    formats: FormatSettings
     clicks_topic: str
     vip_actions_topic: str
     dead_letter_topic: str
@@ -113,6 +114,7 @@ class Settings:
         settings = cls(
             kafka=KafkaSettings.read(env),
             observability=ObservabilitySettings.read(env, default_port=8081),
+            formats=FormatSettings.read(env),
             clicks_topic=clicks_topic,
             vip_actions_topic=output_topic,
             dead_letter_topic=env.text("CLICKS_DLQ_TOPIC", f"{clicks_topic}.dlq"),

@@ -30,6 +30,7 @@ from clickstream_common.contracts import (
     key_matches,
 )
 from clickstream_common.dead_letter import dead_letter
+from clickstream_common.formats import JSON, ValueFormat
 from clickstream_common.lookup import Found
 from clickstream_common.records import OutRecord, PartitionKey, Position, Record
 
@@ -85,8 +86,9 @@ class StreamRows:
 
     waiting = 0
 
-    def __init__(self, dead_letter_topic: str) -> None:
+    def __init__(self, dead_letter_topic: str, value_format: ValueFormat = JSON) -> None:
         self._dead_letter = dead_letter_topic
+        self._format = value_format
         self._offsets = OffsetTracker()
 
     def assign(self, partitions: list[PartitionKey]) -> None:
@@ -101,7 +103,7 @@ class StreamRows:
         for record in records:
             done((record.topic, record.partition), record.offset)
             try:
-                row, event_ms = decode_event(record)
+                row, event_ms = decode_event(record, reader=self._format)
             except BadRecord as exc:
                 taken.side.append(dead_letter(record, str(exc), self._dead_letter))
                 taken.counts["dead_lettered"] += 1
@@ -143,10 +145,12 @@ class JoinedClicks:
         as_of: bool,
         pending: PendingClicks,
         topics: JoinTopics,
+        value_format: ValueFormat = JSON,
         retry_interval: float = 0.1,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._users = users
+        self._format = value_format
         self._resumer = resumer
         self._inner = join == "inner"
         self._as_of = as_of
@@ -214,7 +218,7 @@ class JoinedClicks:
                 continue
             done(partition, record.offset)
             try:
-                click = decode_click(record)
+                click = decode_click(record, reader=self._format)
                 if not key_matches(record, click.user_id):
                     # Its user's other clicks may be on another partition, owned elsewhere.
                     raise BadRecord("key does not match user_id")

@@ -3,13 +3,15 @@
 Configured only by environment: KAFKA_BOOTSTRAP_SERVERS, USERS_TOPIC, CLICKS_TOPIC,
 TOPIC_PARTITIONS, GENERATOR_USERS, GENERATOR_CLICKS (0 = until stopped), GENERATOR_RATE (clicks/s,
 0 = unlimited), GENERATOR_SEED, GENERATOR_LEVEL_WEIGHTS, GENERATOR_UNKNOWN_USER_SHARE,
-GENERATOR_MALFORMED_SHARE, LOG_LEVEL, LOG_FORMAT, HTTP_HOST, HTTP_PORT.
+GENERATOR_MALFORMED_SHARE, VALUE_FORMAT, SCHEMA_REGISTRY_URL, LOG_LEVEL, LOG_FORMAT, HTTP_HOST,
+HTTP_PORT.
 """
 
 from __future__ import annotations
 
 import sys
 
+from clickstream_common.avro import value_format_from
 from clickstream_common.kafka import CheckedProducer
 from clickstream_common.metrics import Metrics
 from clickstream_common.service import ServiceContainer, closing, run_service
@@ -22,6 +24,9 @@ from clickstream_generator.settings import GeneratorSettings
 class Container(ServiceContainer):
     settings = providers.Dependency(instance_of=GeneratorSettings)
     metrics = providers.Singleton(Metrics, "generator", runtime=True)
+    value_format = providers.Singleton(
+        value_format_from, settings.provided.formats, ServiceContainer.shutdown, metrics
+    )
     producer = closing(CheckedProducer, settings.provided.kafka)
     service = providers.Singleton(
         GeneratorRunner,
@@ -29,6 +34,7 @@ class Container(ServiceContainer):
         producer=producer,
         metrics=metrics,
         shutdown=ServiceContainer.shutdown,
+        value_format=value_format,
     )
 
 

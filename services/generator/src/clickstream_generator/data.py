@@ -14,6 +14,7 @@ from enum import Enum
 from typing import NamedTuple, TypedDict
 
 from clickstream_common.contracts import LEVELS, encode_json
+from clickstream_common.formats import RowWriter
 
 DEFAULT_LEVEL_WEIGHTS: Mapping[str, float] = {
     "BRONZE": 40.0,
@@ -25,6 +26,8 @@ DEFAULT_LEVEL_WEIGHTS: Mapping[str, float] = {
 ACTIONS = ("selection", "checkout", "products", "product_detail", "cart", "search", "home")
 DEVICES = ("computer", "tablet", "mobile")
 MAX_PAGE = 65535
+# The id an Avro flaw names: far past what any registry hands out.
+UNKNOWN_SCHEMA_ID = 2_000_000_000
 DOCTOR_SHARE = 0.08
 
 FIRST_NAMES = (
@@ -156,10 +159,11 @@ def users(config: DataConfig) -> list[UserRow]:
     return rows
 
 
-def user_records(rows: Iterable[UserRow]) -> Iterator[KeyValue]:
-    """The users topic's wire form: key = user_id, value = the JSON row."""
+def user_records(rows: Iterable[UserRow], encode: RowWriter = encode_json) -> Iterator[KeyValue]:
+    """The users topic's wire form: key = user_id, value = the row (JSON unless `encode` is
+    the topic's Avro writer)."""
     for row in rows:
-        yield KeyValue(row["user_id"].encode(), encode_json(row))
+        yield KeyValue(row["user_id"].encode(), encode(row))
 
 
 def _click_row(rng: random.Random, user_id: str) -> dict[str, object]:
@@ -172,9 +176,17 @@ def _click_row(rng: random.Random, user_id: str) -> dict[str, object]:
     }
 
 
-def _malformed(rng: random.Random, row: dict[str, object]) -> bytes:
-    """One of the ways a producer gets a click wrong; each must fail `decode_click`."""
-    flaw = rng.randrange(5)
+def _malformed(rng: random.Random, row: dict[str, object], encode: RowWriter) -> bytes:
+    """One of the ways a producer gets a click wrong; each must fail `decode_click`. For an Avro
+    topic (whose `encode` writes the wire format's zero byte first), JSON is wrong too, and two
+    more: a schema id no registry has, and a record cut short."""
+    avro = encode is not encode_json
+    flaw = rng.randrange(7 if avro else 5)
+    if flaw == 5:
+        good = encode(row)
+        return good[:1] + UNKNOWN_SCHEMA_ID.to_bytes(4, "big") + good[5:]
+    if flaw == 6:
+        return encode(row)[:-4]
     if flaw == 0:
         return b"{not json: " + str(row["user_id"]).encode()
     if flaw == 1:
@@ -189,7 +201,9 @@ def _malformed(rng: random.Random, row: dict[str, object]) -> bytes:
     return encode_json(broken)
 
 
-def clicks(config: DataConfig, known: Sequence[UserRow]) -> Iterator[GeneratedClick]:
+def clicks(
+    config: DataConfig, known: Sequence[UserRow], encode: RowWriter = encode_json
+) -> Iterator[GeneratedClick]:
     """An endless click stream keyed by user_id; take as many as needed with `islice`.
 
     `config.unknown_user_share` of the clicks carry ids disjoint from `known` (same format), and
@@ -208,6 +222,8 @@ def clicks(config: DataConfig, known: Sequence[UserRow]) -> Iterator[GeneratedCl
                 user_id = _ssn_like(rng)
         row = _click_row(rng, user_id)
         if malformed:
-            yield GeneratedClick(user_id.encode(), _malformed(rng, row), ClickKind.MALFORMED)
+            yield GeneratedClick(
+                user_id.encode(), _malformed(rng, row, encode), ClickKind.MALFORMED
+            )
         else:
-            yield GeneratedClick(user_id.encode(), encode_json(row), kind)
+            yield GeneratedClick(user_id.encode(), encode(row), kind)

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import islice
 
+from clickstream_common.formats import JSON, ValueFormat
 from clickstream_common.kafka import CheckedProducer, TopicSpec, ensure_topics
 from clickstream_common.lifecycle import Shutdown
 from clickstream_common.logging import get_logger
@@ -55,10 +56,15 @@ class GeneratorRunner:
         producer: CheckedProducer,
         metrics: Metrics,
         shutdown: Shutdown,
+        value_format: ValueFormat = JSON,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self._settings = settings
+        self._format = value_format
+        # The streams' schemas, registered by `run` (VALUE_FORMAT=avro).
+        self._write_user = value_format.writer(settings.users_topic, "Users")
+        self._write_click = value_format.writer(settings.clicks_topic, "Clicks")
         self._wall_clock = wall_clock
         self._producer = producer
         self._metrics = metrics
@@ -91,6 +97,7 @@ class GeneratorRunner:
             unknown_user_share=settings.unknown_user_share,
             malformed_share=settings.malformed_share,
         )
+        self._format.connect()
         ensure_topics(
             settings.kafka,
             [
@@ -126,7 +133,7 @@ class GeneratorRunner:
     def _produce_users(self, rows: Sequence[data.UserRow]) -> int:
         topic = self._settings.users_topic
         sent = 0
-        records = data.user_records(rows)
+        records = data.user_records(rows, self._write_user)
         while not self._shutdown.requested:
             batch = [OutRecord(topic, r.key, r.value) for r in islice(records, USER_BATCH)]
             if not batch:
@@ -139,7 +146,7 @@ class GeneratorRunner:
 
     def _produce_clicks(self, rows: Sequence[data.UserRow], tally: _Tally) -> None:
         settings = self._settings
-        stream = data.clicks(settings.data_config(), rows)
+        stream = data.clicks(settings.data_config(), rows, self._write_click)
         pacer = Pacer(settings.rate, self._clock)
         last_flush = last_progress = self._clock()
         progress_mark = 0
@@ -186,7 +193,7 @@ class GeneratorRunner:
         settings = self._settings
         start_ms = int(self._wall_clock() * 1000)
         started = self._clock()
-        stream = visits(settings.data_config(), rows, start_ms)
+        stream = visits(settings.data_config(), rows, start_ms, encode=self._write_click)
         upcoming: TimedClick | Upgrade = next(stream)
         last_flush = started
         while not self._shutdown.requested:
@@ -198,7 +205,7 @@ class GeneratorRunner:
             clicks = 0
             while upcoming.event_ms <= simulated_ms and len(batch) < 1000:
                 if isinstance(upcoming, Upgrade):
-                    record = next(data.user_records([upcoming.user]))
+                    record = next(data.user_records([upcoming.user], self._write_user))
                     batch.append(OutRecord(settings.users_topic, record.key, record.value))
                     self._metrics.inc("level_changes_produced")
                 else:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from clickstream_common.contracts import LEVELS
-from clickstream_common.settings import Env, KafkaSettings, ObservabilitySettings
+from clickstream_common.settings import Env, FormatSettings, KafkaSettings, ObservabilitySettings
 
 from clickstream_generator.data import DEFAULT_LEVEL_WEIGHTS, DataConfig
 
@@ -33,6 +33,7 @@ class GeneratorSettings:
     # 0: clicks at `rate`, timed by Kafka; > 0: visits on a simulated clock this many times
     # faster than the wall clock, each click carrying its event_time (see visits.py).
     time_scale: float
+    formats: FormatSettings = field(default_factory=FormatSettings)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> GeneratorSettings:
@@ -41,6 +42,7 @@ class GeneratorSettings:
         settings = cls(
             kafka=KafkaSettings.read(env),
             observability=ObservabilitySettings.read(env, default_port=DEFAULT_HTTP_PORT),
+            formats=FormatSettings.read(env),
             users_topic=_topic(env, "USERS_TOPIC", "user"),
             clicks_topic=_topic(env, "CLICKS_TOPIC", "click"),
             topic_partitions=env.integer("TOPIC_PARTITIONS", 4, min=1),

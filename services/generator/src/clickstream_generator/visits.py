@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from clickstream_common.contracts import LEVELS, encode_json
+from clickstream_common.formats import RowWriter
 
 from clickstream_generator.data import (
     AGENTS,
@@ -71,6 +72,7 @@ def visits(
     known: Sequence[UserRow],
     start_ms: int,
     model: VisitModel = VisitModel(),
+    encode: RowWriter = encode_json,
 ) -> Iterator[TimedClick | Upgrade]:
     """An endless stream of clicks and level upgrades in event-time order."""
     rng = random.Random(f"clickstream-generator/{config.seed}/visits")
@@ -101,7 +103,7 @@ def visits(
             "event_time": now,
         }
         key = visitor.user["user_id"].encode()
-        yield TimedClick(now, GeneratedClick(key, encode_json(row), ClickKind.KNOWN))
+        yield TimedClick(now, GeneratedClick(key, encode(row), ClickKind.KNOWN))
         visitor.left -= 1
         if visitor.left > 0:
             heapq.heappush(queue, (now + rng.randint(*model.think_ms), index))

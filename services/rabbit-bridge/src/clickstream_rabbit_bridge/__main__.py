@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 
+from clickstream_common.avro import value_format_from
 from clickstream_common.kafka import BatchConsumer, CheckedProducer, TopicSpec
 from clickstream_common.metrics import Metrics
 from clickstream_common.rabbit import RabbitPublisher
@@ -22,6 +23,9 @@ from clickstream_rabbit_bridge.settings import Settings
 class Container(ServiceContainer):
     settings = providers.Dependency(instance_of=Settings)
     metrics = providers.Singleton(Metrics, "rabbit_bridge", runtime=True)
+    value_format = providers.Singleton(
+        value_format_from, settings.provided.formats, ServiceContainer.shutdown, metrics
+    )
     publisher = closing(RabbitPublisher, settings.provided.rabbitmq_url, settings.provided.topology)
     dead_letters = closing(CheckedProducer, settings.provided.kafka)
     # Closed first: giving its partitions up settles the batches in flight with the publisher.
@@ -42,6 +46,8 @@ class Container(ServiceContainer):
         shutdown=ServiceContainer.shutdown,
         batch_size=settings.provided.batch_size,
         routing_prefix=settings.provided.routing_prefix,
+        value_format=value_format,
+        rabbit_json=settings.provided.rabbit_json,
     )
     service = providers.Singleton(
         BridgeService,

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
 
-from clickstream_common.contracts import BadRecord, decode_json
+from clickstream_common.contracts import BadRecord
+from clickstream_common.formats import JSON, ValueFormat
 from clickstream_common.records import Record
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_\-]")
+# Large enough for any row a query selects; a bigger record is no VipAction.
+MAX_ACTION_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,19 +21,22 @@ class Delivery:
     message_id: str
 
 
-def to_delivery(record: Record, prefix: str = "vip") -> Delivery:
-    """Body unchanged; routing key `vip.<action>`, so consumers can bind to just checkouts."""
-    if record.value is None:
-        raise BadRecord("null value")
-    try:
-        value: Any = decode_json(record.value)
-    except ValueError:
-        raise BadRecord("not JSON") from None
-    if not isinstance(value, dict):
-        raise BadRecord("not a JSON object")
-    event_id = value.get("event_id")
+def to_delivery(
+    record: Record,
+    prefix: str = "vip",
+    value_format: ValueFormat = JSON,
+    *,
+    as_json: bool = True,
+) -> Delivery:
+    """Routing key `vip.<action>`, so consumers can bind to just checkouts. The body is the JSON
+    form (a JSON record's bytes unchanged), or with `as_json` False the record's own bytes (Avro
+    in the Confluent wire format: RABBITMQ_FORMAT=avro)."""
+    row = value_format.read(record, None, MAX_ACTION_BYTES)
+    event_id = row.get("event_id")
     if not isinstance(event_id, str) or not event_id:
         raise BadRecord("missing field: event_id")
-    action = value.get("action")
+    action = row.get("action")
     suffix = _UNSAFE.sub("_", action) if isinstance(action, str) and action else "unknown"
-    return Delivery(routing_key=f"{prefix}.{suffix}", body=record.value, message_id=event_id)
+    body = value_format.json_body(record, row) if as_json else record.value
+    assert body is not None  # `read` refused a null value
+    return Delivery(routing_key=f"{prefix}.{suffix}", body=body, message_id=event_id)

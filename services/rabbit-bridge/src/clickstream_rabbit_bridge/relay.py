@@ -24,6 +24,7 @@ from typing import Protocol
 
 from clickstream_common.contracts import BadRecord
 from clickstream_common.dead_letter import dead_letter
+from clickstream_common.formats import JSON, ValueFormat
 from clickstream_common.lifecycle import Shutdown
 from clickstream_common.logging import get_logger
 from clickstream_common.metrics import Metrics
@@ -88,8 +89,13 @@ class Relay:
         batch_size: int = 2000,
         routing_prefix: str = "vip",
         max_batches_in_flight: int = 8,
+        value_format: ValueFormat = JSON,
+        rabbit_json: bool = True,
     ) -> None:
+        """`rabbit_json`: publish the JSON form whatever the topic's format (RABBITMQ_FORMAT)."""
         self._source = source
+        self._format = value_format
+        self._rabbit_json = rabbit_json
         self._publisher = publisher
         self._dead_letters = dead_letters
         self._dead_letter_topic = dead_letter_topic
@@ -148,7 +154,9 @@ class Relay:
         published: list[tuple[Record, OutboundMessage]] = []
         for record in records:
             try:
-                delivery = to_delivery(record, self._prefix)
+                delivery = to_delivery(
+                    record, self._prefix, self._format, as_json=self._rabbit_json
+                )
             except BadRecord as exc:
                 rejected.append(dead_letter(record, str(exc), self._dead_letter_topic))
                 continue

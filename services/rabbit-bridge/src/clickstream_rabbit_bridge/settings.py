@@ -8,13 +8,21 @@ from dataclasses import dataclass
 from typing import Literal
 
 from clickstream_common.rabbit import CA_FILE_VARIABLE, Topology
-from clickstream_common.settings import Env, KafkaSettings, ObservabilitySettings
+from clickstream_common.settings import Env, FormatSettings, KafkaSettings, ObservabilitySettings
+
+JSON_CONTENT_TYPE = "application/json"
+# The record's own bytes: a zero byte, the 4-byte schema id, the Avro binary (Confluent's wire
+# format); a consumer decodes it with the registry, as a Kafka consumer would.
+AVRO_CONTENT_TYPE = "application/vnd.confluent.avro"
 
 
 @dataclass(frozen=True)
 class Settings:
     kafka: KafkaSettings
     observability: ObservabilitySettings
+    formats: FormatSettings
+    # RABBITMQ_FORMAT=json (the default): the business's consumers read JSON whatever Kafka holds.
+    rabbit_json: bool
     rabbitmq_url: str
     rabbitmq_ca_file: str | None
     topology: Topology
@@ -43,9 +51,15 @@ class Settings:
             if env.choice("RABBITMQ_QUEUE_TYPE", "quorum", ("quorum", "classic")) == "classic"
             else "quorum"
         )
+        formats = FormatSettings.read(env)
+        rabbit_format = env.choice("RABBITMQ_FORMAT", "json", ("json", "avro"))
+        if rabbit_format == "avro" and formats.value_format != "avro":
+            env.problems.append("RABBITMQ_FORMAT=avro needs VALUE_FORMAT=avro (Avro from Kafka)")
         settings = cls(
             kafka=KafkaSettings.read(env),
             observability=ObservabilitySettings.read(env, default_port=8082),
+            formats=formats,
+            rabbit_json=rabbit_format == "json",
             rabbitmq_url=url,
             rabbitmq_ca_file=ca_file,
             topology=Topology(
@@ -53,6 +67,7 @@ class Settings:
                 queue=env.text("RABBITMQ_QUEUE", "vip-actions"),
                 binding_key=env.text("RABBITMQ_BINDING_KEY", "#"),
                 queue_type=queue_type,
+                content_type=AVRO_CONTENT_TYPE if rabbit_format == "avro" else JSON_CONTENT_TYPE,
             ),
             vip_actions_topic=topic,
             dead_letter_topic=env.text("VIP_ACTIONS_DLQ_TOPIC", f"{topic}.dlq"),

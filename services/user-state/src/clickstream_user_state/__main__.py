@@ -6,7 +6,9 @@ Configured only by environment variables: README.md § The services lists them a
 from __future__ import annotations
 
 import sys
+from functools import partial
 
+from clickstream_common.avro import value_format_from
 from clickstream_common.kafka import CheckedProducer, TableReader, TopicSpec
 from clickstream_common.metrics import Metrics
 from clickstream_common.service import ServiceContainer, closing, run_service
@@ -23,6 +25,7 @@ from clickstream_user_state.memory import settle_after_restore
 from clickstream_user_state.service import UserStateService
 from clickstream_user_state.settings import Settings
 from clickstream_user_state.store import UserStore
+from clickstream_user_state.user_changes import plain_json
 
 
 def topic_specs(settings: Settings) -> list[TopicSpec]:
@@ -41,6 +44,11 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
 class Container(ServiceContainer):
     settings = providers.Dependency(instance_of=Settings)
     metrics = providers.Singleton(Metrics, "user_state", runtime=True)
+    value_format = providers.Singleton(
+        value_format_from, settings.provided.formats, ServiceContainer.shutdown, metrics
+    )
+    # None for JSON: the decoders read it straight into their structs.
+    row_reader = providers.Callable(plain_json, value_format)
     store = providers.Singleton(UserStore, max_versions=settings.provided.history_versions)
     reader = closing(TableReader, settings.provided.kafka, settings.provided.users_topic)
     dead_letters = closing(CheckedProducer, settings.provided.kafka)
@@ -51,6 +59,7 @@ class Container(ServiceContainer):
         metrics=metrics,
         dead_letters=dead_letters,
         on_caught_up=providers.Object(settle_after_restore),
+        reader=row_reader,
     )
     board = providers.Singleton(
         ActivityBoard,
@@ -80,7 +89,7 @@ class Container(ServiceContainer):
         ActivityLoader,
         kind="sessions",
         source=sessions_reader,
-        decode=providers.Object(decode_session),
+        decode=providers.Factory(partial, decode_session, reader=row_reader),
         apply=live.provided.apply_sessions,
         metrics=metrics,
         dead_letters=dead_letters,
@@ -89,7 +98,7 @@ class Container(ServiceContainer):
         ActivityLoader,
         kind="days",
         source=days_reader,
-        decode=providers.Object(decode_day),
+        decode=providers.Factory(partial, decode_day, reader=row_reader),
         apply=live.provided.apply_days,
         metrics=metrics,
         dead_letters=dead_letters,
@@ -98,7 +107,7 @@ class Container(ServiceContainer):
         ActivityLoader,
         kind="actions",
         source=actions_reader,
-        decode=providers.Object(decode_action),
+        decode=providers.Factory(partial, decode_action, reader=row_reader),
         apply=live.provided.apply_actions,
         metrics=metrics,
         dead_letters=None,

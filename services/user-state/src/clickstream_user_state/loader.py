@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-from clickstream_common.contracts import BadRecord
+from clickstream_common.contracts import BadRecord, ObjectReader
 from clickstream_common.dead_letter import dead_letter
 from clickstream_common.lifecycle import Shutdown
 from clickstream_common.logging import get_logger
@@ -39,8 +39,11 @@ class UsersLoader:
         dead_letters: DeadLetterSink,
         batch_size: int = 10_000,
         on_caught_up: Callable[[], None] = lambda: None,
+        reader: ObjectReader | None = None,
     ) -> None:
+        """`reader`: the users topic's format, None for JSON (decoded on a faster path)."""
         self._source = source
+        self._reader = reader
         self._store = store
         self._metrics = metrics
         self._dead_letters = dead_letters
@@ -82,7 +85,7 @@ class UsersLoader:
         timestamp_ms = -1
         for record in records:
             try:
-                change = decode_user_change(record)
+                change = decode_user_change(record, self._reader)
             except BadRecord as exc:
                 rejected.append(dead_letter(record, str(exc)))
                 continue

@@ -6,13 +6,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from clickstream_common.settings import Env, KafkaSettings, ObservabilitySettings
+from clickstream_common.settings import Env, FormatSettings, KafkaSettings, ObservabilitySettings
 
 
 @dataclass(frozen=True)
 class Settings:
     kafka: KafkaSettings
     observability: ObservabilitySettings
+    formats: FormatSettings
     users_topic: str
     users_dlq_topic: str
     history_versions: int
@@ -38,6 +39,7 @@ class Settings:
         settings = cls(
             kafka=KafkaSettings.read(env),
             observability=ObservabilitySettings.read(env, default_port=8080),
+            formats=FormatSettings.read(env),
             users_topic=users_topic,
             users_dlq_topic=env.text("USERS_DLQ_TOPIC", f"{users_topic}.dlq"),
             history_versions=env.integer("USER_HISTORY_VERSIONS", 16, min=1, max=1024),

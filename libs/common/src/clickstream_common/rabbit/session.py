@@ -28,7 +28,6 @@ from clickstream_common.rabbit.topology import Topology, queue_arguments
 log = get_logger(__name__)
 
 _PERSISTENT = 2
-_CONTENT_TYPE = "application/json"
 # Messages handed to pika per I/O-loop turn: keeps the loop reading confirms and writing frames
 # while a large batch is being published.
 _PUBLISH_CHUNK = 500
@@ -282,11 +281,12 @@ class Session:
         room = min(_PUBLISH_CHUNK, self._max_in_flight - len(self._pending))
         end = min(len(messages), batch.published + max(room, 0))
         exchange = self._topology.exchange
+        content_type = self._topology.content_type
         publish = self._channel.basic_publish
         for index in range(batch.published, end):
             message = messages[index]
             properties = pika.BasicProperties(
-                content_type=_CONTENT_TYPE,
+                content_type=content_type,
                 delivery_mode=_PERSISTENT,
                 message_id=message.message_id,
                 headers=dict(message.headers) if message.headers else None,

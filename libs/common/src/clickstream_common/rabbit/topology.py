@@ -28,6 +28,8 @@ class Topology:
     queue: str = "vip-actions"
     binding_key: str = "#"
     queue_type: Literal["classic", "quorum"] = "quorum"
+    # Of every message published: JSON, or Avro in the Confluent wire format (RABBITMQ_FORMAT).
+    content_type: str = "application/json"
 
 
 def queue_arguments(topology: Topology) -> dict[str, Any]:

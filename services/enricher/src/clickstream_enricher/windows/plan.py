@@ -11,6 +11,8 @@ from clickstream_enricher.windows.aggregates import AggregateSpec
 from clickstream_enricher.windows.spec import WindowSpec
 
 OutputSource = Literal["key", "aggregate", "window_start", "window_end"]
+# What every output row carries after the SELECT list's columns (README § Windowed queries).
+ROW_FIELDS = ("window_start", "window_end", "last_event_time", "final", "retract")
 
 
 @dataclass(frozen=True)
@@ -44,3 +46,8 @@ class AggregateQuery:
     @property
     def columns(self) -> tuple[str, ...]:
         return tuple(column.name for column in self.outputs)
+
+    @property
+    def output_columns(self) -> tuple[str, ...]:
+        """Every field of an output row: the SELECT list's columns, then `ROW_FIELDS`."""
+        return (*self.columns, *(name for name in ROW_FIELDS if name not in self.columns))

@@ -1,0 +1,142 @@
+"""The schema registry, over its Confluent-compatible REST API (Confluent Schema Registry, or
+Apicurio's `/apis/ccompat/v7`), through `confluent_kafka.schema_registry`.
+
+A registry that cannot be reached is never a property of a record: every call here waits and
+retries until it answers (or the service stops), with `reachable` false meanwhile for readiness.
+Only an answer ("no such schema id", "incompatible") is final.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol, TypeVar
+
+import structlog
+from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
+from confluent_kafka.schema_registry.error import SchemaRegistryError
+from tenacity import Retrying, retry_if_exception_type, wait_exponential
+
+from clickstream_common.metrics import Metrics
+
+log = structlog.get_logger("schema_registry")
+
+T = TypeVar("T")
+
+_UNAVAILABLE_STATUS = frozenset({-1, 408, 429, 500, 502, 503, 504})
+_SCHEMA_NOT_FOUND = 40403
+
+
+class Stopping(Protocol):
+    """A service's stop signal (`Shutdown`, or a `threading.Event`): waits end when it is set."""
+
+    def wait(self, timeout: float | None = None) -> bool: ...
+
+
+class RegistryUnavailable(RuntimeError):
+    """The registry did not answer (down, restarting, or a network fault)."""
+
+
+class RegistryStopped(RuntimeError):
+    """The service stopped while it was waiting for the registry."""
+
+
+class IncompatibleSchema(RuntimeError):
+    """The registry refused a schema: the message says which subject and why."""
+
+
+class SchemaRegistry:
+    def __init__(
+        self,
+        url: str,
+        stopping: Stopping,
+        *,
+        timeout_seconds: float = 5.0,
+        metrics: Metrics | None = None,
+        client: SchemaRegistryClient | None = None,
+    ) -> None:
+        # A timeout always: the client has none by default, and a registry that accepted the
+        # connection but never answers would hang the consumer for good.
+        self._client = client or SchemaRegistryClient(
+            {"url": url, "timeout": timeout_seconds, "max.retries": 0}
+        )
+        self.url = url
+        self._stopping = stopping
+        self._metrics = metrics
+        if metrics is not None:
+            metrics.counter(
+                "schema_registry_requests",
+                "Requests to the schema registry: one per schema, never one per record",
+            )
+        self.reachable = True
+
+    def schema_text(self, schema_id: int) -> str | None:
+        """The schema registered under `schema_id`, or None when the registry has no such id."""
+        try:
+            schema = self._call(lambda: self._client.get_schema(schema_id))
+        except SchemaRegistryError as exc:
+            if exc.error_code == _SCHEMA_NOT_FOUND or exc.http_status_code == 404:
+                return None
+            raise
+        return str(schema.schema_str)
+
+    def register(self, subject: str, text: str, compatibility: str = "BACKWARD") -> int:
+        """Register `text` under `subject` (a no-op when it is already there) and set the
+        subject's compatibility rule. Raises `IncompatibleSchema` if the registry refuses it."""
+        schema = Schema(text, "AVRO")
+        try:
+            schema_id = self._call(lambda: self._client.register_schema(subject, schema))
+        except SchemaRegistryError as exc:
+            if exc.http_status_code in (409, 422):
+                raise IncompatibleSchema(
+                    f"the schema registry at {self.url} refused the schema for subject "
+                    f"{subject}: {exc.error_message} (HTTP {exc.http_status_code}); a new "
+                    f"version must be {compatibility} compatible with the registered ones"
+                ) from None
+            raise
+        self._call(lambda: self._client.set_compatibility(subject, compatibility))
+        return int(schema_id)
+
+    def _call(self, request: Callable[[], T]) -> T:
+        """`request`'s answer, waiting for as long as the registry cannot be reached."""
+        retrying = Retrying(
+            retry=retry_if_exception_type(RegistryUnavailable),
+            wait=wait_exponential(multiplier=0.2, max=5),
+            stop=lambda _: self._stopping.wait(0),
+            sleep=self._pause,
+            before_sleep=self._waiting,
+            reraise=True,
+        )
+        try:
+            result: T = retrying(self._attempt, request)
+        except RegistryUnavailable as exc:
+            raise RegistryStopped(f"stopped while waiting for the schema registry: {exc}") from None
+        if not self.reachable:
+            log.info("schema registry answers again", url=self.url)
+        self.reachable = True
+        return result
+
+    def _attempt(self, request: Callable[[], T]) -> T:
+        if self._metrics is not None:
+            self._metrics.inc("schema_registry_requests")
+        try:
+            return request()
+        except SchemaRegistryError as exc:
+            if exc.http_status_code in _UNAVAILABLE_STATUS:
+                raise RegistryUnavailable(
+                    f"HTTP {exc.http_status_code}: {exc.error_message}"
+                ) from exc
+            raise
+        except (OSError, RuntimeError) as exc:
+            raise RegistryUnavailable(f"{type(exc).__name__}: {exc}") from exc
+        except Exception as exc:  # httpx's transport errors: no import of httpx for them alone
+            if type(exc).__module__.startswith(("httpx", "httpcore")):
+                raise RegistryUnavailable(f"{type(exc).__name__}: {exc}") from exc
+            raise
+
+    def _pause(self, seconds: float) -> None:
+        self._stopping.wait(seconds)
+
+    def _waiting(self, state: object) -> None:
+        if self.reachable:
+            log.warning("waiting for the schema registry", url=self.url)
+        self.reachable = False
