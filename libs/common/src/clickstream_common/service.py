@@ -3,7 +3,9 @@
 A service's composition root declares a `ServiceContainer` (its whole object graph, with what
 must be closed as `closing` resources) and calls `run_service`, which does the rest in this
 order: settings (a bad one exits 2 naming the variable, before anything else is touched),
-logging, signal handlers, the health server, the top-level service's `run`, then the
+logging, signal handlers, the health server, the value format connected (VALUE_FORMAT=avro: the
+registry checked and the producers' schemas registered, readiness false while it cannot be
+reached), the top-level service's `run`, then the
 container's resources closed (dependents before what they use), the health server stopped and
 one closing log line with the service's counters.
 
@@ -21,7 +23,12 @@ from typing import Any, Protocol, TypeVar
 
 from dependency_injector import containers, providers
 
-from clickstream_common.avro import IncompatibleSchema, RegistryStopped, SchemaFileError
+from clickstream_common.avro import (
+    IncompatibleSchema,
+    NotARegistry,
+    RegistryStopped,
+    SchemaFileError,
+)
 from clickstream_common.formats import JSON, ValueFormat
 from clickstream_common.http import HttpServer, Router, add_health_routes
 from clickstream_common.kafka import KafkaFatalError
@@ -43,6 +50,7 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
     KafkaFatalError,
     RabbitUnavailable,
     IncompatibleSchema,
+    NotARegistry,
 )
 
 
@@ -142,6 +150,7 @@ def run_service(
     server.start()
     exit_code = EXIT_OK
     try:
+        value_format.connect()  # Avro: the registry checked, the producers' schemas registered
         service.run()
     except _UNAVAILABLE as exc:
         log.error(f"{name} cannot go on", error=str(exc))

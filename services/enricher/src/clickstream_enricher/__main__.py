@@ -149,7 +149,6 @@ class Container(ServiceContainer):
         consumer=consumer,
         processor=providers.Selector(settings.provided.mode, join=join, aggregate=aggregate),
         shutdown=ServiceContainer.shutdown,
-        value_format=value_format,
     )
 
 

@@ -1,10 +1,11 @@
-"""The enricher's start-up, in order: its output's schema registered (VALUE_FORMAT=avro); its
-topics (and, for a windowed query, the changelog, with as many partitions as its input); the
-delivery strategy started (exactly once, `init_transactions` fences and aborts what a previous
-instance with the same transactional id left open, before any offset is read); for a query that
-joins, user-state ready (semantics 2: no click is processed before the users table is loaded);
-then the subscription, with the processor as the rebalance listener (a windowed query restores
-each partition's state there), and the query's loop until shutdown."""
+"""The enricher's start-up, in order (after `run_service` registered its output's schema, with
+VALUE_FORMAT=avro): its topics (and, for a windowed query, the changelog, with as many
+partitions as its input); the delivery strategy started (exactly once, `init_transactions`
+fences and aborts what a previous instance with the same transactional id left open, before any
+offset is read); for a query that joins, user-state ready (semantics 2: no click is processed
+before the users table is loaded); then the subscription, with the processor as the rebalance
+listener (a windowed query restores each partition's state there), and the query's loop until
+shutdown."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from clickstream_common.delivery import BatchCommitter
-from clickstream_common.formats import ValueFormat
 from clickstream_common.gc_pauses import freeze_startup_heap
 from clickstream_common.kafka import (
     BatchConsumer,
@@ -55,7 +55,6 @@ class EnricherService:
         consumer: BatchConsumer,
         processor: QueryLoop,
         shutdown: Shutdown,
-        value_format: ValueFormat,
     ) -> None:
         """`users` is None for a query that joins nothing."""
         self._settings = settings
@@ -65,7 +64,6 @@ class EnricherService:
         self._consumer = consumer
         self._processor = processor
         self._shutdown = shutdown
-        self._format = value_format
         self._consuming = False
 
     @property
@@ -82,7 +80,6 @@ class EnricherService:
 
     def _run(self) -> None:
         settings = self._settings
-        self._format.connect()
         ensure_topics(settings.kafka, self._topics)
         if settings.mode == "aggregate":
             self._ensure_changelog()

@@ -61,8 +61,7 @@ class GeneratorRunner:
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self._settings = settings
-        self._format = value_format
-        # The streams' schemas, registered by `run` (VALUE_FORMAT=avro).
+        # VALUE_FORMAT=avro: the streams' schemas, registered by `run_service` before `run`.
         self._write_user = value_format.writer(settings.users_topic, "Users")
         self._write_click = value_format.writer(settings.clicks_topic, "Clicks")
         self._wall_clock = wall_clock
@@ -97,7 +96,6 @@ class GeneratorRunner:
             unknown_user_share=settings.unknown_user_share,
             malformed_share=settings.malformed_share,
         )
-        self._format.connect()
         ensure_topics(
             settings.kafka,
             [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from clickstream_common.avro.registry import (
     IncompatibleSchema,
+    NotARegistry,
     RegistryStopped,
     RegistryUnavailable,
     SchemaRegistry,
@@ -19,6 +20,7 @@ __all__ = [
     "SCHEMA_DIR",
     "AvroFormat",
     "IncompatibleSchema",
+    "NotARegistry",
     "RegistryStopped",
     "RegistryUnavailable",
     "SchemaFileError",

@@ -23,7 +23,9 @@ log = structlog.get_logger("schema_registry")
 T = TypeVar("T")
 
 _UNAVAILABLE_STATUS = frozenset({-1, 408, 429, 500, 502, 503, 504})
-_SCHEMA_NOT_FOUND = 40403
+# Confluent's (and Apicurio's) "schema not found"; the library's in-memory client says 40400. A
+# bare 404 (no error code: a wrong URL, a proxy) is no answer about the schema.
+_SCHEMA_NOT_FOUND = frozenset({40403, 40400})
 
 
 class Stopping(Protocol):
@@ -42,6 +44,10 @@ class RegistryStopped(RuntimeError):
 
 class IncompatibleSchema(RuntimeError):
     """The registry refused a schema: the message says which subject and why."""
+
+
+class NotARegistry(RuntimeError):
+    """SCHEMA_REGISTRY_URL answers, but not with a schema registry's API."""
 
 
 class SchemaRegistry:
@@ -74,10 +80,22 @@ class SchemaRegistry:
         try:
             schema = self._call(lambda: self._client.get_schema(schema_id))
         except SchemaRegistryError as exc:
-            if exc.error_code == _SCHEMA_NOT_FOUND or exc.http_status_code == 404:
+            if exc.error_code in _SCHEMA_NOT_FOUND:
                 return None
             raise
         return str(schema.schema_str)
+
+    def check(self) -> None:
+        """That the URL serves a registry's API, waiting while it cannot be reached: a wrong
+        URL stops the service at start, where every record would otherwise look unknown."""
+        try:
+            self._call(self._client.get_subjects, bare_404_waits=False)
+        except SchemaRegistryError as exc:
+            raise NotARegistry(
+                f"SCHEMA_REGISTRY_URL={self.url} does not serve a schema registry API "
+                f"(GET subjects: HTTP {exc.http_status_code}); for Apicurio it ends in "
+                "/apis/ccompat/v7"
+            ) from None
 
     def register(self, subject: str, text: str, compatibility: str = "BACKWARD") -> int:
         """Register `text` under `subject` (a no-op when it is already there) and set the
@@ -96,7 +114,7 @@ class SchemaRegistry:
         self._call(lambda: self._client.set_compatibility(subject, compatibility))
         return int(schema_id)
 
-    def _call(self, request: Callable[[], T]) -> T:
+    def _call(self, request: Callable[[], T], *, bare_404_waits: bool = True) -> T:
         """`request`'s answer, waiting for as long as the registry cannot be reached."""
         retrying = Retrying(
             retry=retry_if_exception_type(RegistryUnavailable),
@@ -107,7 +125,7 @@ class SchemaRegistry:
             reraise=True,
         )
         try:
-            result: T = retrying(self._attempt, request)
+            result: T = retrying(self._attempt, request, bare_404_waits)
         except RegistryUnavailable as exc:
             raise RegistryStopped(f"stopped while waiting for the schema registry: {exc}") from None
         if not self.reachable:
@@ -115,13 +133,17 @@ class SchemaRegistry:
         self.reachable = True
         return result
 
-    def _attempt(self, request: Callable[[], T]) -> T:
+    def _attempt(self, request: Callable[[], T], bare_404_waits: bool) -> T:
         if self._metrics is not None:
             self._metrics.inc("schema_registry_requests")
         try:
             return request()
         except SchemaRegistryError as exc:
-            if exc.http_status_code in _UNAVAILABLE_STATUS:
+            if exc.http_status_code in _UNAVAILABLE_STATUS or (
+                bare_404_waits
+                and exc.http_status_code == 404
+                and exc.error_code not in _SCHEMA_NOT_FOUND
+            ):
                 raise RegistryUnavailable(
                     f"HTTP {exc.http_status_code}: {exc.error_message}"
                 ) from exc

@@ -111,6 +111,7 @@ class AvroFormat:
         return writer
 
     def connect(self) -> None:
+        self.registry.check()
         for writer in self._writers:
             writer.register()
 
