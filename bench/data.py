@@ -4,12 +4,14 @@ enricher's grace period and the enricher and its peer run the very same join."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 
 import orjson
+from clickstream_common.avro import AvroFormat, SchemaRegistry
 from clickstream_common.contracts import encode_json, event_id
 from clickstream_generator.data import DataConfig, UserRow, clicks, user_records, users
 
@@ -59,6 +61,7 @@ class Data:
     _user_topics: dict[int, str] = field(default_factory=dict)
     _click_topics: dict[tuple[int, int], str] = field(default_factory=dict)
     _platinum: dict[tuple[int, int], int] = field(default_factory=dict)
+    _avro_topics: dict[tuple[int, int], tuple[str, str]] = field(default_factory=dict)
 
     def users(self, count: int) -> list[UserRow]:
         if count not in self._users:
@@ -129,6 +132,30 @@ class Data:
             gate.commit_transaction(60)
 
         return topic, open_gate
+
+    def avro_topics(self, user_count: int, count: int) -> tuple[str, str]:
+        """The same users and clicks as `users_topic` and `clicks_topic`, in Avro (the
+        Confluent wire format, the schemas registered in the run's registry): (users, clicks)."""
+        key = (user_count, count)
+        if key not in self._avro_topics:
+            users_topic = self.run.name(f"user-{user_count}-avro")
+            clicks_topic = self.run.name(f"click-{count}-avro")
+            create_topics(self.run.brokers, [users_topic], compact=True)
+            create_topics(self.run.brokers, [clicks_topic])
+            avro = AvroFormat(SchemaRegistry(self.run.brokers.registry_url, threading.Event()))
+            write_user = avro.writer(users_topic, "Users")
+            write_click = avro.writer(clicks_topic, "Clicks")
+            rows = self.users(user_count)
+            started = time.monotonic()
+            preload(self.run.brokers, users_topic, user_records(rows, write_user))
+            generated = islice(clicks(config(len(rows)), rows, write_click), count)
+            preload(self.run.brokers, clicks_topic, ((c.key, c.value) for c in generated))
+            say(
+                f"preloaded {user_count:,} users and {count:,} clicks in Avro into {users_topic}"
+                f" and {clicks_topic} in {time.monotonic() - started:.1f}s"
+            )
+            self._avro_topics[key] = (users_topic, clicks_topic)
+        return self._avro_topics[key]
 
     def platinum_clicks(self, user_count: int, count: int) -> int:
         """How many VipActions the seed's query makes of that click topic."""

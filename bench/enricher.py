@@ -41,10 +41,12 @@ from tests.support.services import Service
 TIMEOUT = 1800.0  # a failure guard only: a run far slower than this is broken, not slow
 
 
-def start_user_state(run: Run, users_topic: str, label: str) -> Service:
+def start_user_state(
+    run: Run, users_topic: str, label: str, extra: dict[str, str] | None = None
+) -> Service:
     service = Service(
         "user-state",
-        user_state_env(run, users_topic),
+        {**user_state_env(run, users_topic), **(extra or {})},
         run.log_dir,
         log_name=label,
     )
@@ -53,7 +55,14 @@ def start_user_state(run: Run, users_topic: str, label: str) -> Service:
     return service
 
 
-def enricher_service(run: Run, clicks: str, group: str, user_state: Service, label: str) -> Service:
+def enricher_service(
+    run: Run,
+    clicks: str,
+    group: str,
+    user_state: Service,
+    label: str,
+    extra: dict[str, str] | None = None,
+) -> Service:
     return Service(
         "enricher",
         {
@@ -63,6 +72,7 @@ def enricher_service(run: Run, clicks: str, group: str, user_state: Service, lab
             "CONSUMER_GROUP": run.name(group),
             "USER_STATE_URL": user_state.url,
             "TRANSACTIONAL_ID": run.name(f"{group}-{label}"),
+            **(extra or {}),
         },
         run.log_dir,
         log_name=label,
@@ -89,13 +99,16 @@ def measure_enricher(
     user_state: Service,
     replicas: int,
     open_gate: Callable[[], None] | None = None,
+    avro: bool = False,
 ) -> tuple[Throughput, int]:
     """Returns the timing and the VipActions written. With `open_gate` (replicas on a gated
-    topic), the replicas first form their group, then the gate makes the clicks visible."""
-    group = f"enricher-x{replicas}"
-    run.quiet(f"enricher x{replicas}")
+    topic), the replicas first form their group, then the gate makes the clicks visible. With
+    `avro`, clicks in and VipActions out are Avro (`clicks` must be an Avro topic)."""
+    group = f"enricher-x{replicas}" + ("-avro" if avro else "")
+    run.quiet(group.replace("-", " "))
+    extra = run.brokers.avro_env() if avro else None
     services = [
-        enricher_service(run, clicks, group, user_state, f"enricher-x{replicas}-{i}")
+        enricher_service(run, clicks, group, user_state, f"{group}-{i}", extra)
         for i in range(replicas)
     ]
     for service in services:
@@ -118,7 +131,7 @@ def measure_enricher(
             },
             alive=_alive([*services, user_state]),
             timeout=TIMEOUT,
-            what=f"enricher x{replicas}",
+            what=group.replace("-", " "),
         )
     finally:
         for service in services:
@@ -239,6 +252,24 @@ def _py_spy(
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+def avro_entry(
+    run: Run,
+    data: Data,
+    users: int,
+    clicks: int,
+    entry: Callable[[str, tuple[Throughput, int]], dict[str, Any]],
+) -> dict[str, Any]:
+    """The same data and query, with Avro on the clicks and VipActions topics (and the users
+    topic, read by a user-state of its own before the timing starts)."""
+    users_topic, clicks_topic = data.avro_topics(users, clicks)
+    user_state = start_user_state(run, users_topic, "user-state-avro", run.brokers.avro_env())
+    try:
+        measured = measure_enricher(run, clicks_topic, clicks, user_state, 1, avro=True)
+    finally:
+        user_state.terminate()
+    return entry("enricher x1 avro", measured)
+
+
 def run_section(
     run: Run, data: Data, users: int, clicks: int, profile_seconds: float
 ) -> dict[str, Any]:
@@ -270,6 +301,7 @@ def run_section(
             "quix",
             lambda: entry("quix", measure_quix(run, clicks_topic, users_topic, clicks)),
         )
+        attempt(results, "enricher_avro_x1", lambda: avro_entry(run, data, users, clicks, entry))
 
         def two_replicas() -> dict[str, Any]:
             # Started together on a visible topic, the second replica's join rebalances the

@@ -86,6 +86,7 @@ def targets(results: dict[str, Any]) -> list[str]:
     to_ceiling = ratio(e1, rate(enricher, "ceiling"))
     to_quix = ratio(e1, rate(enricher, "quix"))
     to_perftest = ratio(rate(bridge, "bridge"), rate(bridge, "perftest"))
+    avro_to_json = ratio(rate(enricher, "enricher_avro_x1"), e1)
     at_1000 = next(
         (r for r in (latency or {}).get("rates", []) if ok(r) and r["rate"] == 1000), None
     )
@@ -93,6 +94,7 @@ def targets(results: dict[str, Any]) -> list[str]:
     rows = [
         ["enricher / ceiling >= 0.50", num(to_ceiling, 2), at_least(to_ceiling, 0.5)],
         ["enricher / Quix Streams >= 2.0", num(to_quix, 2), at_least(to_quix, 2.0)],
+        ["enricher in Avro / in JSON >= 0.80", num(avro_to_json, 2), at_least(avro_to_json, 0.8)],
         ["bridge / PerfTest >= 0.50", num(to_perftest, 2), at_least(to_perftest, 0.5)],
         ["p99 at 1,000 clicks/s < 50 ms", f"{num(p99, 1)} ms", at_most(p99, 50)],
     ]
@@ -136,6 +138,7 @@ def enricher_section(section: Any) -> list[str]:
         ("ceiling: bare confluent-kafka copy (`bench/ceiling_copy.py`)", "ceiling"),
         ("**enricher**, 1 replica", "enricher_x1"),
         ("peer: Quix Streams `join_asof` (`bench/peers/quix_enricher.py`)", "quix"),
+        ("**enricher**, 1 replica, Avro clicks in and VipActions out", "enricher_avro_x1"),
     ):
         entry = ok(enricher.get(key))
         if entry is None:
@@ -149,7 +152,9 @@ def enricher_section(section: Any) -> list[str]:
     out += [
         "",
         "Records out: the ceiling copies every click; the enricher and Quix write one VipAction "
-        f"per PLATINUM click ({enricher['expected_vip']:,} expected).",
+        f"per PLATINUM click ({enricher['expected_vip']:,} expected). The Avro row reads the "
+        "same clicks in Avro (Confluent wire format, schema from the run's registry) and writes "
+        "Avro VipActions, against a user-state that loaded the same users from an Avro topic.",
     ]
     return out
 

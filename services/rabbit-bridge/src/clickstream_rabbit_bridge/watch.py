@@ -19,9 +19,13 @@ from datetime import datetime
 from types import FrameType
 from typing import Any
 
-from clickstream_common.contracts import decode_json
+from clickstream_common.avro import value_format_from
+from clickstream_common.contracts import BadRecord, decode_json
+from clickstream_common.formats import ValueFormat
 from clickstream_common.kafka import BatchConsumer
+from clickstream_common.lifecycle import Shutdown
 from clickstream_common.rabbit import QueueReader, mask_url
+from clickstream_common.records import Record
 from clickstream_common.settings import SettingsError
 
 from clickstream_rabbit_bridge.settings import Settings
@@ -55,6 +59,14 @@ def _session_line(value: bytes) -> str | None:
         )
     except (ValueError, AttributeError, KeyError, TypeError):
         return value[:120].decode("utf-8", "replace")
+
+
+def _as_json(record: Record, value_format: ValueFormat) -> bytes:
+    """A session row in the JSON form, whatever VALUE_FORMAT the topic is in."""
+    try:
+        return value_format.json_body(record, value_format.read(record, None, 1 << 20))
+    except BadRecord:
+        return record.value or b""
 
 
 def _sessions_reader(settings: Settings) -> BatchConsumer | None:
@@ -94,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     print(f"watching VIP actions on exchange {exchange!r} at {mask_url(url)} (Ctrl-C to stop)")
     sessions = _sessions_reader(settings)
+    value_format = value_format_from(settings.formats, Shutdown())
     count = 0
     started = time.monotonic()
     window: list[float] = []
@@ -102,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         while not stop:
             received = reader.poll(0.5)
             for record in sessions.poll_batch(100, 0) if sessions is not None else []:
-                line = _session_line(record.value or b"")
+                line = _session_line(_as_json(record, value_format))
                 if line is not None:
                     print(f"{'':>8}  {line}")
             now = time.monotonic()
