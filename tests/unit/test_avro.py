@@ -220,3 +220,29 @@ def test_an_unreachable_registry_is_waited_for_not_a_bad_record() -> None:
     stopping.set()
     reader.join(10)
     assert [type(exc) for exc in outcome] == [RegistryStopped]
+
+
+def test_the_generators_avro_clicks_decode_and_its_malformed_ones_are_refused(
+    avro: AvroFormat,
+) -> None:
+    """Every flaw the generator makes in Avro (JSON bytes, an unknown schema id, a record cut
+    short) is refused; every other click decodes to the row it was made from."""
+    from itertools import islice
+
+    from clickstream_generator.data import ClickKind, DataConfig, clicks, users
+
+    config = DataConfig(seed=3, users=50, malformed_share=0.3, unknown_user_share=0.0)
+    reasons = set()
+    for click in islice(clicks(config, users(config), avro.writer("click", "Clicks")), 500):
+        source = record(click.value, click.key)
+        if click.kind is ClickKind.MALFORMED:
+            with pytest.raises(BadRecord) as refused:
+                decode_click(source, reader=avro)
+            reasons.add(str(refused.value).split(":")[0].split(" id ")[0])
+        else:
+            assert decode_click(source, reader=avro).user_id == click.key.decode()
+    assert reasons >= {
+        "not Avro in the Confluent wire format",
+        "unknown schema",
+        "does not decode against schema",
+    }
