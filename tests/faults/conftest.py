@@ -43,6 +43,7 @@ PAIR_ENV = {
     "RABBITMQ_NODENAME": "rabbit_faults",
     "RABBITMQ_DIST_PORT": "25682",
     "RABBITMQ_MANAGEMENT_PORT": "15682",
+    "BROKERS_REGISTRY": "no",  # the faults run JSON: no schema registry for this pair
 }
 PORTS = [int(PAIR_ENV[name]) for name in PAIR_ENV if name.endswith("_PORT")]
 

@@ -17,7 +17,7 @@ from clickstream_common.avro import SCHEMA_DIR
 from confluent_kafka import Producer
 
 from tests.support.avro_oracle import as_json, registry_client
-from tests.support.brokers import ROOT, Brokers
+from tests.support.brokers import LOCAL_REGISTRY, ROOT, Brokers
 from tests.support.collect import drain
 from tests.support.eventually import eventually
 from tests.support.oracle import Expectation, compare, expected_outcome, read_topic
@@ -176,7 +176,7 @@ def test_a_registry_restart_mid_stream_loses_nothing_and_dead_letters_nothing_go
     brokers: Brokers, names: Names, avro_pipeline: Pipeline
 ) -> None:
     """Services that start (so know no schema yet) while the registry is down wait for it."""
-    if brokers.registry != "http://127.0.0.1:8081/apis/ccompat/v7":
+    if brokers.registry != LOCAL_REGISTRY:
         pytest.skip("restarts the local registry of scripts/brokers.sh; SCHEMA_REGISTRY_URL set")
     stages = avro_pipeline.start_stages()
     first = avro_pipeline.start("generator", **{**GENERATED, "GENERATOR_CLICKS": "3000"})

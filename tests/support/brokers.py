@@ -14,7 +14,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 LOCAL_KAFKA = "127.0.0.1:9092"
 LOCAL_RABBITMQ = "amqp://guest:guest@127.0.0.1:5672/%2F"
-LOCAL_REGISTRY = "http://127.0.0.1:8081/apis/ccompat/v7"
+LOCAL_REGISTRY = "http://127.0.0.1:8181/apis/ccompat/v7"
 
 
 @dataclass(frozen=True)

@@ -264,7 +264,7 @@ class FormatSettings:
         if value_format == "avro" and url is None:
             env.problems.append(
                 "SCHEMA_REGISTRY_URL is required with VALUE_FORMAT=avro (a Confluent-compatible "
-                "registry API, e.g. http://127.0.0.1:8081/apis/ccompat/v7 for Apicurio)"
+                "registry API, e.g. http://127.0.0.1:8181/apis/ccompat/v7 for Apicurio)"
             )
         if url is not None and not url.startswith(("http://", "https://")):
             env.problems.append(f"SCHEMA_REGISTRY_URL={url!r} is not an http(s) URL")
