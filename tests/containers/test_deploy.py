@@ -116,6 +116,8 @@ def test_deploy_check_passes(rendered: list[Doc]) -> None:
         ("Job", "kafka-topics"),
         ("StatefulSet", "rabbitmq"),
         ("Service", "rabbitmq"),
+        ("Deployment", "schema-registry"),
+        ("Service", "schema-registry"),
         *[("Deployment", name) for name in WORKLOADS],
         *[("Service", name) for name in WORKLOADS],
     ]:
@@ -252,6 +254,49 @@ def test_the_topics_job_creates_user_compacted(rendered: list[Doc]) -> None:
     assert config["USERS_TOPIC"] == "user"
     assert config["TOPIC_PARTITIONS"] == "4"
     assert {"users", "clicks", "vip"} <= set(creates)
+
+
+def test_the_schema_registry_keeps_its_schemas_in_kafka(rendered: list[Doc]) -> None:
+    registry = _find(rendered, "Deployment", "schema-registry")
+    (container,) = _containers(registry)
+    assert container["image"] == "quay.io/apicurio/apicurio-registry:3.3.3"
+    env = _env(container)
+    assert env["APICURIO_STORAGE_KIND"]["value"] == "kafkasql"
+    assert env["APICURIO_KAFKASQL_BOOTSTRAP_SERVERS"]["valueFrom"]["configMapKeyRef"] == {
+        "name": "clickstream-config",
+        "key": "KAFKA_BOOTSTRAP_SERVERS",
+    }
+    assert env["APICURIO_RULES_GLOBAL_COMPATIBILITY"]["value"] == "BACKWARD"
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports == {"http": 8080, "management": 9000}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/health/ready", "port": "management"}
+    assert container["livenessProbe"]["httpGet"] == {"path": "/health/live", "port": "management"}
+    startup = container["startupProbe"]
+    assert startup["periodSeconds"] * startup["failureThreshold"] >= 120
+    for bound in ("requests", "limits"):
+        assert set(container["resources"][bound]) >= {"cpu", "memory"}, bound
+    pod = registry["spec"]["template"]["spec"]
+    pod_sc, sc = pod["securityContext"], container["securityContext"]
+    assert pod_sc["runAsNonRoot"] is True and pod_sc["runAsUser"] != 0
+    assert pod_sc["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert sc["allowPrivilegeEscalation"] is False and sc["readOnlyRootFilesystem"] is True
+    assert sc["capabilities"]["drop"] == ["ALL"]
+    # snapshots and imports go to java.io.tmpdir: a writable /tmp
+    assert {"name": "tmp", "mountPath": "/tmp"} in container["volumeMounts"]
+    service = _find(rendered, "Service", "schema-registry")
+    assert service["spec"]["selector"] == registry["spec"]["selector"]["matchLabels"]
+    assert service["spec"]["ports"] == [{"name": "http", "port": 8080, "targetPort": "http"}]
+
+
+def test_avro_is_one_switch_in_the_config_map(rendered: list[Doc]) -> None:
+    config = _find(rendered, "ConfigMap", "clickstream-config")["data"]
+    assert config["VALUE_FORMAT"] == "json", "JSON unless asked"
+    assert config["SCHEMA_REGISTRY_URL"] == "http://schema-registry:8080/apis/ccompat/v7"
+    assert config["RABBITMQ_FORMAT"] == "json"
+    # every service takes the whole ConfigMap, so flipping VALUE_FORMAT reaches them all
+    for name, _, container in _deployments(rendered):
+        assert {"configMapRef": {"name": "clickstream-config"}} in container["envFrom"], name
+        assert not {"VALUE_FORMAT", "SCHEMA_REGISTRY_URL"} & set(_env(container)), name
 
 
 def test_kustomization_and_skaffold_list_the_same_manifests() -> None:
