@@ -246,3 +246,46 @@ def test_the_generators_avro_clicks_decode_and_its_malformed_ones_are_refused(
         "unknown schema",
         "does not decode against schema",
     }
+
+
+def test_the_bridge_publishes_avro_records_as_json_or_as_they_are(avro: AvroFormat) -> None:
+    from clickstream_rabbit_bridge.messages import to_delivery
+
+    row = {"event_id": "e1", "user_id": "u1", "name": "Ann", "page": 7, "action": "cart",
+           "event_time": "2026-12-03T10:00:00.123Z"}  # fmt: skip
+    source = record(avro.writer("vip-action", "VipActions")(row), b"u1", "vip-action")
+    as_json = to_delivery(source, "vip", avro)
+    assert (as_json.routing_key, as_json.message_id) == ("vip.cart", "e1")
+    assert json.loads(as_json.body) == row  # the JSON contract's form, ISO time included
+    assert to_delivery(source, "vip", avro, as_json=False).body == source.value
+    with pytest.raises(BadRecord, match="not Avro"):
+        to_delivery(record(json.dumps(row).encode(), b"u1", "vip-action"), "vip", avro)
+
+
+def test_user_state_reads_avro_session_and_action_rows(avro: AvroFormat) -> None:
+    from clickstream_user_state.activity_rows import decode_action, decode_session
+
+    session = {"user_id": "u1", "name": "Ann", "session_start": "2026-12-03T10:00:00.000Z",
+               "session_end": "2026-12-03T10:35:00.000Z", "clicks": 4, "pages": 3, "carts": 1,
+               "checkouts": None, "window_start": "2026-12-03T10:00:00.000Z",
+               "window_end": "2026-12-03T10:35:00.000Z",
+               "last_event_time": "2026-12-03T10:05:00.000Z", "final": False,
+               "retract": False}  # fmt: skip
+    value = avro.writer("vip-session", "VipSessions")(session)
+    change = decode_session(record(value, b"u1", "vip-session"), avro)
+    assert (change.start_ms, change.end_ms, change.last_ms) == (
+        1_796_292_000_000,
+        1_796_294_100_000,
+        1_796_292_300_000,
+    )
+    assert (change.clicks, change.carts, change.checkouts, change.final) == (4, 1, None, False)
+    retraction = {**session, "clicks": None, "pages": None, "carts": None,
+                  "last_event_time": None, "retract": True}  # fmt: skip
+    retracted = decode_session(
+        record(avro.writer("vip-session", "VipSessions")(retraction), b"u1"), avro
+    )
+    assert retracted.retract
+    action = {"event_id": "e1", "user_id": "u1", "name": "Ann", "page": 7, "action": "cart",
+              "event_time": "2026-12-03T10:00:00.123Z"}  # fmt: skip
+    shown = decode_action(record(avro.writer("vip-action", "VipActions")(action), b"u1"), avro)
+    assert (shown.event_time, shown.page, shown.action) == ("2026-12-03T10:00:00.123Z", 7, "cart")

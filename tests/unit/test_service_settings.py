@@ -36,6 +36,12 @@ def test_defaults_follow_the_design_contracts():
         (UserStateSettings, {"USER_HISTORY_VERSIONS": "0"}, "USER_HISTORY_VERSIONS"),
         (EnricherSettings, {"KAFKA_SESSION_TIMEOUT_MS": "1000"}, "KAFKA_SESSION_TIMEOUT_MS"),
         (BridgeSettings, {"KAFKA_SESSION_TIMEOUT_MS": "soon"}, "KAFKA_SESSION_TIMEOUT_MS"),
+        (EnricherSettings, {"VALUE_FORMAT": "protobuf"}, "VALUE_FORMAT"),
+        (UserStateSettings, {"VALUE_FORMAT": "avro"}, "SCHEMA_REGISTRY_URL is required"),
+        (BridgeSettings, {"SCHEMA_REGISTRY_URL": "registry:8081"}, "SCHEMA_REGISTRY_URL"),
+        (EnricherSettings, {"AVRO_SCHEMA_DIR": "/nonexistent"}, "AVRO_SCHEMA_DIR"),
+        (BridgeSettings, {"RABBITMQ_FORMAT": "avro"}, "RABBITMQ_FORMAT=avro needs VALUE_FORMAT"),
+        (BridgeSettings, {"RABBITMQ_FORMAT": "xml"}, "RABBITMQ_FORMAT"),
     ],
 )
 def test_a_bad_value_is_refused_naming_its_variable(settings, environ, named):
@@ -76,3 +82,12 @@ def test_the_group_session_timeout_is_librdkafkas_unless_set():
     assert EnricherSettings.from_env({}).kafka.session_timeout_ms == 45_000
     settings = BridgeSettings.from_env({"KAFKA_SESSION_TIMEOUT_MS": "10000"})
     assert settings.kafka.session_timeout_ms == 10_000
+
+
+def test_rabbitmq_stays_json_unless_asked_and_avro_is_labelled_so():
+    avro = {"VALUE_FORMAT": "avro", "SCHEMA_REGISTRY_URL": "http://registry:8181/apis/ccompat/v7"}
+    json_bridge = BridgeSettings.from_env(avro)
+    assert json_bridge.rabbit_json and json_bridge.topology.content_type == "application/json"
+    avro_bridge = BridgeSettings.from_env({**avro, "RABBITMQ_FORMAT": "avro"})
+    assert not avro_bridge.rabbit_json
+    assert avro_bridge.topology.content_type == "application/vnd.confluent.avro"
