@@ -258,6 +258,9 @@ def test_the_bridge_publishes_avro_records_as_json_or_as_they_are(avro: AvroForm
     assert (as_json.routing_key, as_json.message_id) == ("vip.cart", "e1")
     assert json.loads(as_json.body) == row  # the JSON contract's form, ISO time included
     assert to_delivery(source, "vip", avro, as_json=False).body == source.value
+    far = record(avro.writer("vip-action", "VipActions")({**row, "event_time": 2**62}), b"u1")
+    with pytest.raises(BadRecord, match="out of range: event_time"):
+        to_delivery(far, "vip", avro)  # a time JSON cannot say: the DLQ, not a crash
     with pytest.raises(BadRecord, match="not Avro"):
         to_delivery(record(json.dumps(row).encode(), b"u1", "vip-action"), "vip", avro)
 

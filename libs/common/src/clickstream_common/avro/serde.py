@@ -122,7 +122,10 @@ class AvroFormat:
             row = dict(row)
             for name in schema.timestamp_fields:
                 if row.get(name).__class__ is int:
-                    row[name] = format_event_time(row[name])
+                    try:
+                        row[name] = format_event_time(row[name])
+                    except (ValueError, OverflowError, OSError):
+                        raise BadRecord(f"out of range: {name} ({row[name]} ms)") from None
         return encode_json(row)
 
     def ready(self) -> bool:
