@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from itertools import islice
 
 import orjson
-from clickstream_common.avro import AvroFormat, SchemaRegistry
+from clickstream_common.avro.registry import SchemaRegistry
+from clickstream_common.avro.serde import AvroFormat
 from clickstream_common.contracts import encode_json, event_id
 from clickstream_generator.data import DataConfig, UserRow, clicks, user_records, users
 

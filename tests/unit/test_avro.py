@@ -10,13 +10,9 @@ import threading
 from pathlib import Path
 
 import pytest
-from clickstream_common.avro import (
-    SCHEMA_DIR,
-    AvroFormat,
-    RegistryStopped,
-    SchemaFileError,
-    SchemaRegistry,
-)
+from clickstream_common.avro import SCHEMA_DIR, RegistryStopped, SchemaFileError
+from clickstream_common.avro.registry import SchemaRegistry
+from clickstream_common.avro.serde import AvroFormat
 from clickstream_common.contracts import BadRecord, decode_click, decode_event, decode_user
 from clickstream_common.formats import RowRejected
 from clickstream_common.records import Record
@@ -292,3 +288,21 @@ def test_user_state_reads_avro_session_and_action_rows(avro: AvroFormat) -> None
               "event_time": "2026-12-03T10:00:00.123Z"}  # fmt: skip
     shown = decode_action(record(avro.writer("vip-action", "VipActions")(action), b"u1"), avro)
     assert (shown.event_time, shown.page, shown.action) == ("2026-12-03T10:00:00.123Z", 7, "cart")
+
+
+def test_a_service_running_json_loads_no_registry_client() -> None:
+    """16 MB a process: only VALUE_FORMAT=avro imports the registry client and fastavro."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, clickstream_common.service, clickstream_common.avro;"
+        "from clickstream_common.avro import value_format_from;"
+        "from clickstream_common.settings import FormatSettings;"
+        "value_format_from(FormatSettings(), None);"
+        "print(sorted(m for m in sys.modules if m.startswith(('fastavro', 'confluent_kafka.schema_registry'))))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    )
+    assert loaded.stdout.strip() == "[]"

@@ -16,6 +16,12 @@ from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 from tenacity import Retrying, retry_if_exception_type, wait_exponential
 
+from clickstream_common.avro.errors import (
+    IncompatibleSchema,
+    NotARegistry,
+    RegistryStopped,
+    RegistryUnavailable,
+)
 from clickstream_common.metrics import Metrics
 
 log = structlog.get_logger("schema_registry")
@@ -32,22 +38,6 @@ class Stopping(Protocol):
     """A service's stop signal (`Shutdown`, or a `threading.Event`): waits end when it is set."""
 
     def wait(self, timeout: float | None = None) -> bool: ...
-
-
-class RegistryUnavailable(RuntimeError):
-    """The registry did not answer (down, restarting, or a network fault)."""
-
-
-class RegistryStopped(RuntimeError):
-    """The service stopped while it was waiting for the registry."""
-
-
-class IncompatibleSchema(RuntimeError):
-    """The registry refused a schema: the message says which subject and why."""
-
-
-class NotARegistry(RuntimeError):
-    """SCHEMA_REGISTRY_URL answers, but not with a schema registry's API."""
 
 
 class SchemaRegistry:

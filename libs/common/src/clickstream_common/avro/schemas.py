@@ -16,12 +16,9 @@ from typing import Any
 from fastavro import parse_schema
 from fastavro.schema import SchemaParseException
 
-SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
+from clickstream_common.avro.errors import SchemaFileError
+
 _TIMESTAMP = "timestamp-millis"
-
-
-class SchemaFileError(ValueError):
-    """A `.avsc` file that is missing or not a valid Avro record schema; raised at start."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +66,7 @@ def _strip_timestamp(field_type: Any) -> tuple[Any, bool]:
     return field_type, False
 
 
-def stream_schema(stream: str, folder: Path = SCHEMA_DIR) -> PreparedSchema:
+def stream_schema(stream: str, folder: Path) -> PreparedSchema:
     """The schema of a stream, from `<folder>/<stream>.avsc` (the names the SQL uses)."""
     path = folder / f"{stream}.avsc"
     try:

@@ -20,14 +20,10 @@ from typing import Any
 
 from fastavro import schemaless_reader, schemaless_writer
 
+from clickstream_common.avro import SCHEMA_DIR
+from clickstream_common.avro.errors import SchemaFileError
 from clickstream_common.avro.registry import SchemaRegistry
-from clickstream_common.avro.schemas import (
-    SCHEMA_DIR,
-    PreparedSchema,
-    SchemaFileError,
-    prepare,
-    stream_schema,
-)
+from clickstream_common.avro.schemas import PreparedSchema, prepare, stream_schema
 from clickstream_common.contracts import (
     MAX_RECORD_BYTES,
     BadRecord,
@@ -48,6 +44,7 @@ class AvroFormat:
     name = "avro"
 
     def __init__(self, registry: SchemaRegistry, schema_dir: Path = SCHEMA_DIR) -> None:
+        """`schema_dir`: where `<Stream>.avsc` files are read (the package's own by default)."""
         self.registry = registry
         self._schema_dir = schema_dir
         self._schemas: dict[int, PreparedSchema] = {}
