@@ -306,3 +306,9 @@ def test_a_service_running_json_loads_no_registry_client() -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True
     )
     assert loaded.stdout.strip() == "[]"
+
+
+def test_a_password_in_the_registry_url_stays_out_of_logs_and_errors() -> None:
+    url = "https://svc:s3cret@registry.example/apis/ccompat/v7"
+    shown = SchemaRegistry(url, threading.Event(), client=in_memory_client()).url
+    assert "s3cret" not in shown and shown.startswith("https://svc:***@registry.example")

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
+from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 T = TypeVar("T")
@@ -245,6 +246,23 @@ class ObservabilitySettings:
             http_port=env.integer("HTTP_PORT", default_port, min=0, max=65535),
             http_host=env.text("HTTP_HOST", "0.0.0.0"),
         )
+
+
+def mask_url(url: str) -> str:
+    """`url` with its password replaced by `***`, safe for logs and error messages."""
+    try:
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url
+        host = parts.hostname or ""
+        if ":" in host:
+            host = f"[{host}]"
+        if parts.port is not None:
+            host = f"{host}:{parts.port}"
+        netloc = f"{parts.username or ''}:***@{host}"
+        return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    except ValueError:
+        return "<unparseable URL>"
 
 
 @dataclass(frozen=True)

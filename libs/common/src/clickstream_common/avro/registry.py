@@ -23,6 +23,7 @@ from clickstream_common.avro.errors import (
     RegistryUnavailable,
 )
 from clickstream_common.metrics import Metrics
+from clickstream_common.settings import mask_url
 
 log = structlog.get_logger("schema_registry")
 
@@ -55,7 +56,7 @@ class SchemaRegistry:
         self._client = client or SchemaRegistryClient(
             {"url": url, "timeout": timeout_seconds, "max.retries": 0}
         )
-        self.url = url
+        self.url = mask_url(url)  # for logs and errors: a password in it stays out
         self._stopping = stopping
         self._metrics = metrics
         if metrics is not None:

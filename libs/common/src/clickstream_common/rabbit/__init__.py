@@ -16,10 +16,11 @@ from clickstream_common.rabbit.confirms import (
     OutboundMessage,
     PublishOutcome,
 )
-from clickstream_common.rabbit.connection import CA_FILE_VARIABLE, RabbitUnavailable, mask_url
+from clickstream_common.rabbit.connection import CA_FILE_VARIABLE, RabbitUnavailable
 from clickstream_common.rabbit.publisher import PendingPublish, RabbitPublisher
 from clickstream_common.rabbit.reader import QueueReader, Received
 from clickstream_common.rabbit.topology import Topology, declare_topology
+from clickstream_common.settings import mask_url
 
 __all__ = [
     "CA_FILE_VARIABLE",

@@ -1,8 +1,9 @@
 """From a RabbitMQ URL to pika connection parameters, without ever leaking its password.
 
 The URL carries the password, and pika echoes its input in errors and reprs, so everything that
-turns a URL or a pika failure into text goes through here: `mask_url` for the URL itself,
-`describe` for an error (unwrapped to its root cause, the password scrubbed out).
+turns a URL or a pika failure into text goes through here: `mask_url` (in settings, shared with
+the schema registry's URL) for the URL itself, `describe` for an error (unwrapped to its root
+cause, the password scrubbed out).
 """
 
 from __future__ import annotations
@@ -10,32 +11,17 @@ from __future__ import annotations
 import os
 import ssl
 from collections.abc import Iterable
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit
 
 import pika
+
+from clickstream_common.settings import mask_url
 
 CA_FILE_VARIABLE = "RABBITMQ_CA_FILE"
 
 
 class RabbitUnavailable(Exception):
     """RabbitMQ cannot be reached or refused the connection or topology (password masked)."""
-
-
-def mask_url(url: str) -> str:
-    """`url` with its password replaced by `***`, safe for logs and error messages."""
-    try:
-        parts = urlsplit(url)
-        if parts.password is None:
-            return url
-        host = parts.hostname or ""
-        if ":" in host:
-            host = f"[{host}]"
-        if parts.port is not None:
-            host = f"{host}:{parts.port}"
-        netloc = f"{parts.username or ''}:***@{host}"
-        return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
-    except ValueError:
-        return "<unparseable RabbitMQ URL>"
 
 
 def secrets_of(url: str) -> tuple[str, ...]:

@@ -28,12 +28,12 @@ from clickstream_common.rabbit.confirms import (
 )
 from clickstream_common.rabbit.connection import (
     RabbitUnavailable,
-    mask_url,
     parameters,
     secrets_of,
 )
 from clickstream_common.rabbit.session import Session
 from clickstream_common.rabbit.topology import Topology
+from clickstream_common.settings import mask_url
 
 log = get_logger(__name__)
 

@@ -14,10 +14,10 @@ import pika
 from clickstream_common.rabbit.connection import (
     RabbitUnavailable,
     describe,
-    mask_url,
     parameters,
     secrets_of,
 )
+from clickstream_common.settings import mask_url
 
 
 @dataclass(frozen=True)
