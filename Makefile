@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 UV := uv
 
-.PHONY: help setup run test lint unit integration faults bench brokers brokers-stop clean
+.PHONY: help setup run test lint unit integration faults bench brokers brokers-stop cluster cluster-down clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -43,6 +43,13 @@ brokers:  ## start the local Kafka, RabbitMQ and schema registry
 
 brokers-stop:  ## stop them
 	@scripts/brokers.sh stop
+
+cluster:  ## a one-node Kubernetes here (built from Go modules on first run, ~10 min), prints its KUBECONFIG
+	@scripts/local-k8s.sh install
+	@scripts/local-k8s.sh up
+
+cluster-down:  ## stop that cluster and undo its host changes
+	@scripts/local-k8s.sh down
 
 clean:  ## stop the brokers and remove everything under .local/
 	-@scripts/brokers.sh stop
