@@ -249,32 +249,39 @@ kafka_wait() {
   log "Kafka answers at $bs"
 }
 
-kafka_fail() {
+fail_with_logs() { # message external-url log-file...: die, with our own process's log tails
   echo "[brokers] ERROR: $1" >&2
-  [[ -n "$EXT_KAFKA" ]] && exit 1
+  [[ -n "$2" ]] && exit 1
   local f
-  for f in "$KAFKA_LOGS/kafka.out" "$KAFKA_LOGS/server.log"; do
+  for f in "${@:3}"; do
     [[ -s "$f" ]] && { echo "--- tail of $f" >&2; tail -n 30 "$f" >&2; }
   done
   exit 1
 }
 
-kafka_stop() {
-  if ! kafka_pid_alive; then
-    rm -f "$KAFKA_PID"; log "Kafka not running from this checkout"; return
+stop_pid() { # name pid-file alive-check seconds: TERM, wait, then KILL what is still up
+  local name="$1" pid_file="$2" alive="$3" seconds="$4" pid i
+  if ! "$alive"; then
+    rm -f "$pid_file"; log "$name not running from this checkout"; return
   fi
-  local pid i; pid="$(cat "$KAFKA_PID")"
-  log "stopping Kafka (pid $pid)"
+  pid="$(cat "$pid_file")"
+  log "stopping $name (pid $pid)"
   kill "$pid" 2>/dev/null || true
-  for ((i = 0; i < 60; i++)); do
+  for ((i = 0; i < seconds; i++)); do
     kill -0 "$pid" 2>/dev/null || break
     sleep 1
   done
   if kill -0 "$pid" 2>/dev/null; then
-    log "Kafka still up after 60s: killing it"; kill -9 "$pid" 2>/dev/null || true; sleep 1
+    log "$name still up after ${seconds}s: killing it"; kill -9 "$pid" 2>/dev/null || true; sleep 1
   fi
-  rm -f "$KAFKA_PID"
+  rm -f "$pid_file"
 }
+
+kafka_fail() {
+  fail_with_logs "$1" "$EXT_KAFKA" "$KAFKA_LOGS/kafka.out" "$KAFKA_LOGS/server.log"
+}
+
+kafka_stop() { stop_pid Kafka "$KAFKA_PID" kafka_pid_alive 60; }
 
 # ---------------------------------------------------------------- RabbitMQ
 # The Debian package's wrapper runs every rabbitmq command as the `rabbitmq` user (via su, which
@@ -586,31 +593,10 @@ registry_wait() { # url [management port [$EPOCHREALTIME of the launch, when thi
 }
 
 registry_fail() {
-  echo "[brokers] ERROR: $1" >&2
-  [[ -n "$EXT_REGISTRY" ]] && exit 1
-  local f
-  for f in "$REGISTRY_LOGS/registry.out" "$REGISTRY_LOGS/registry.log"; do
-    [[ -s "$f" ]] && { echo "--- tail of $f" >&2; tail -n 30 "$f" >&2; }
-  done
-  exit 1
+  fail_with_logs "$1" "$EXT_REGISTRY" "$REGISTRY_LOGS/registry.out" "$REGISTRY_LOGS/registry.log"
 }
 
-registry_stop() {
-  if ! registry_pid_alive; then
-    rm -f "$REGISTRY_PID"; log "schema registry not running from this checkout"; return
-  fi
-  local pid i; pid="$(cat "$REGISTRY_PID")"
-  log "stopping the schema registry (pid $pid)"
-  kill "$pid" 2>/dev/null || true
-  for ((i = 0; i < 30; i++)); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 1
-  done
-  if kill -0 "$pid" 2>/dev/null; then
-    log "schema registry still up after 30s: killing it"; kill -9 "$pid" 2>/dev/null || true; sleep 1
-  fi
-  rm -f "$REGISTRY_PID"
-}
+registry_stop() { stop_pid "the schema registry" "$REGISTRY_PID" registry_pid_alive 30; }
 
 # ---------------------------------------------------------------- commands
 
