@@ -8,13 +8,18 @@
 #                                  afterwards); the Go build cache is thrown away after the build
 #   scripts/local-k8s.sh up        PKI, configs, then etcd, apiserver, controller-manager,
 #                                  scheduler, containerd, kubelet, kube-proxy; waits for the node
-#                                  to be Ready; prints `export KUBECONFIG=...`
+#                                  to be Ready; loads the images the cluster and the brokers need
+#                                  into containerd (scripts/k8s/images.sh), applies CoreDNS and
+#                                  the brokers' volumes (deploy/k8s-local); prints the exports
+#   scripts/local-k8s.sh env       the exports for kubectl and skaffold: PATH (this kubectl
+#                                  first), KUBECONFIG, and the container engine's (DOCKER_HOST)
 #   scripts/local-k8s.sh down      stop all of it and undo its host changes (iptables chains, cni0,
 #                                  mounts, state directories)
 #   scripts/local-k8s.sh status    whether the cluster answers and the node is Ready (exit 1 if not)
 #
-# Everything lives under .local/k8s (bin, pki, configs, logs, pid files, etcd data); host state
-# outside it: /var/lib/kubelet-k8s, /var/lib/containerd-k8s, /run/containerd-k8s, which `down` removes.
+# Everything lives under .local/k8s (bin, pki, configs, logs, pid files, etcd data, containerd's
+# image store, which outlives `down` so images load once); host state outside it:
+# /var/lib/kubelet-k8s and /run/containerd-k8s, which `down` removes.
 # Needs root (containerd, kubelet, iptables).
 #
 # Environment: K8S_VERSION (v1.34.4; staging modules v0.<minor>.<patch>), ETCD_VERSION (v3.6.16),
@@ -42,7 +47,10 @@ LOGS="$K8S/log"
 STAMP="$BIN/.stamp"
 KUBECONFIG_FILE="$K8S/admin.kubeconfig"
 KUBELET_DIR=/var/lib/kubelet-k8s
-CONTAINERD_ROOT=/var/lib/containerd-k8s
+CONTAINERD_ROOT="$K8S/containerd"
+PV_DIR="$K8S/volumes"
+# the namespace skaffold.yaml deploys to, whose StatefulSet claims the volumes are bound to
+NAMESPACE="${K8S_NAMESPACE:-clickstream-vip}"
 CONTAINERD_STATE=/run/containerd-k8s
 CONTAINERD_SOCK="$CONTAINERD_STATE/containerd.sock"
 # order of start; `down` stops in reverse
@@ -332,87 +340,32 @@ cmd_up() {
   log "waiting for node $NODE_NAME to be Ready"
   wait_for "node $NODE_NAME Ready" "$READY_TIMEOUT" node_ready
   log "node $NODE_NAME Ready ($((SECONDS - t0))s)"
+  "$ROOT/scripts/k8s/images.sh" stand-ins
+  apply_addons
+  log "cluster up ($((SECONDS - t0))s); for kubectl and skaffold: eval \"\$(scripts/local-k8s.sh env)\""
+  cmd_env
+}
+
+apply_addons() {
+  mkdir -p "$PV_DIR/kafka-0" "$PV_DIR/rabbitmq-0"
+  chown 1000:1000 "$PV_DIR/kafka-0"
+  chown 999:999 "$PV_DIR/rabbitmq-0"
+  kubectl_ apply -f "$ROOT/deploy/k8s-local/coredns.yaml" >/dev/null
+  sed -e "s|PV_DIR|$PV_DIR|g" -e "s|NAMESPACE|$NAMESPACE|g" "$ROOT/deploy/k8s-local/volumes.yaml" \
+    | kubectl_ apply -f - >/dev/null
+  wait_for "CoreDNS" 120 kubectl_ -n kube-system rollout status deployment/coredns --timeout 5s
+  log "CoreDNS ready, volumes for $NAMESPACE/data-kafka-0 and data-rabbitmq-0 created"
+}
+
+cmd_env() {
+  echo "export PATH=$BIN:\$PATH"
   echo "export KUBECONFIG=$KUBECONFIG_FILE"
+  "$ROOT/scripts/container-engine.sh" env
 }
 
-# ---------------------------------------------------------------- down
-
-stop() { # name: TERM, then KILL after 15 s
-  local pid i
-  pid="$(cat "$RUN/$1.pid" 2>/dev/null)" || return 0
-  if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
-    log "stopping $1 ($pid)"
-    kill "$pid" 2>/dev/null || true
-    for ((i = 0; i < 15; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
-    kill -9 "$pid" 2>/dev/null || true
-  fi
-  rm -f "$RUN/$1.pid"
-}
-
-shims() { # pids of containerd-shim processes serving our containerd
-  pgrep -f "containerd-shim-runc-v2 .*-address $CONTAINERD_SOCK" || true
-}
-
-cmd_down() {
-  local i pid chain t tbl rule m ns r
-  # the kubelet first (else it restarts what we kill), then the pods' containers and the rest
-  stop kube-proxy
-  stop kubelet
-  if running containerd && [[ -S "$CONTAINERD_SOCK" ]]; then
-    local ctr=(ctr --address "$CONTAINERD_SOCK" -n k8s.io)
-    for t in $("${ctr[@]}" tasks ls -q 2>/dev/null); do "${ctr[@]}" tasks kill -s KILL "$t" >/dev/null 2>&1 || true; done
-    sleep 1
-    for t in $("${ctr[@]}" tasks ls -q 2>/dev/null); do "${ctr[@]}" tasks delete -f "$t" >/dev/null 2>&1 || true; done
-    for t in $("${ctr[@]}" containers ls -q 2>/dev/null); do "${ctr[@]}" containers rm "$t" >/dev/null 2>&1 || true; done
-  fi
-  for ((i = ${#COMPONENTS[@]} - 1; i >= 0; i--)); do stop "${COMPONENTS[i]}"; done
-  for pid in $(shims); do kill -9 "$pid" 2>/dev/null || true; done
-  # host changes of kube-proxy and the kubelet
-  [[ -x "$BIN/kube-proxy" ]] && "$BIN/kube-proxy" --cleanup >/dev/null 2>&1 || true
-  for t in iptables ip6tables; do
-    for chain in KUBE-FIREWALL KUBE-KUBELET-CANARY KUBE-IPTABLES-HINT KUBE-PROXY-CANARY; do
-      for tbl in filter nat mangle; do
-        while "$t" -t "$tbl" -S 2>/dev/null | grep -q -- "-j $chain\$"; do
-          rule="$("$t" -t "$tbl" -S | grep -- "-j $chain\$" | head -1 | sed 's/^-A/-D/')"
-          read -r -a r <<<"$rule"; "$t" -t "$tbl" "${r[@]}" 2>/dev/null || break
-        done
-        "$t" -t "$tbl" -F "$chain" 2>/dev/null || true
-        "$t" -t "$tbl" -X "$chain" 2>/dev/null || true
-      done
-    done
-  done
-  # CNI: the bridge, its veths die with the netns; masquerade chains of the bridge plugin
-  ip link del cni0 2>/dev/null || true
-  for chain in $(iptables -t nat -S 2>/dev/null | awk '$1 == "-N" && $2 ~ /^CNI-/ {print $2}'); do
-    while iptables -t nat -S POSTROUTING | grep -q -- "-j $chain\$"; do
-      rule="$(iptables -t nat -S POSTROUTING | grep -- "-j $chain\$" | head -1 | sed 's/^-A/-D/')"
-      read -r -a r <<<"$rule"; iptables -t nat "${r[@]}" 2>/dev/null || break
-    done
-    iptables -t nat -F "$chain" 2>/dev/null || true; iptables -t nat -X "$chain" 2>/dev/null || true
-  done
-  # mounts under the kubelet's and containerd's directories, deepest first
-  for m in $(findmnt -rn -o TARGET | sort -r); do
-    [[ "$m" =~ ^($KUBELET_DIR|$CONTAINERD_ROOT|$CONTAINERD_STATE|/var/lib/kubelet|/run/netns/cni-) ]] \
-      && { umount -l "$m" 2>/dev/null || true; }
-  done
-  rm -rf "$KUBELET_DIR" /var/lib/kubelet "$CONTAINERD_ROOT" "$CONTAINERD_STATE" /usr/libexec/kubernetes \
-    /var/lib/cni/networks/k8s-local /var/lib/cni/results/k8s-local-*
-  rmdir /var/lib/cni/networks /var/lib/cni/results /var/lib/cni 2>/dev/null || true # only when empty
-  for ns in $(ip netns list 2>/dev/null | awk '/^cni-/ {print $1}'); do ip netns del "$ns" 2>/dev/null || true; done
-  # empty tables the kubelet and kube-proxy instantiated (iptables-nft), e.g. ip6 filter/nat/mangle
-  if [[ -f "$RUN/nft-tables.before" ]]; then
-    local fam name
-    while read -r _ fam name; do
-      grep -qx "table $fam $name" "$RUN/nft-tables.before" && continue
-      nft list table "$fam" "$name" | grep -vE '^[[:space:]]*(table|chain|type|\}|$)' | grep -q . \
-        || nft delete table "$fam" "$name" 2>/dev/null || true
-    done < <(nft list tables 2>/dev/null)
-    rm -f "$RUN/nft-tables.before"
-  fi
-  # etcd's data: the next `up` starts a fresh cluster (the PKI stays)
-  rm -rf "$K8S/etcd"
-  log "down"
-}
+# `down`: scripts/k8s/teardown.sh
+# shellcheck source=scripts/k8s/teardown.sh
+. "$ROOT/scripts/k8s/teardown.sh"
 
 # ---------------------------------------------------------------- status
 
@@ -435,5 +388,6 @@ case "${1:-}" in
   up) need_root up; cmd_install; cmd_up ;;
   down) need_root down; cmd_down ;;
   status) cmd_status ;;
-  *) echo "usage: $0 install|up|down|status" >&2; exit 2 ;;
+  env) cmd_env ;;
+  *) echo "usage: $0 install|up|down|status|env" >&2; exit 2 ;;
 esac

@@ -37,6 +37,7 @@ from clickstream_common.logging import configure_logging, get_logger
 from clickstream_common.metrics import Metrics
 from clickstream_common.rabbit import RabbitUnavailable
 from clickstream_common.settings import ObservabilitySettings, SettingsError
+from clickstream_common.startup import StoppedWhileWaiting
 
 log = get_logger(__name__)
 
@@ -157,6 +158,8 @@ def run_service(
         exit_code = EXIT_FAILED
     except RegistryStopped:
         log.info(f"{name} stopped while waiting for the schema registry")
+    except StoppedWhileWaiting as exc:
+        log.info(f"{name} {exc}")
     except Exception:
         log.exception(f"{name} failed")
         exit_code = EXIT_FAILED

@@ -80,7 +80,7 @@ class EnricherService:
 
     def _run(self) -> None:
         settings = self._settings
-        ensure_topics(settings.kafka, self._topics)
+        ensure_topics(settings.kafka, self._topics, stopping=self._shutdown)
         if settings.mode == "aggregate":
             self._ensure_changelog()
         self._committer.start()

@@ -102,6 +102,7 @@ class GeneratorRunner:
                 TopicSpec(settings.users_topic, settings.topic_partitions, compact=True),
                 TopicSpec(settings.clicks_topic, settings.topic_partitions),
             ],
+            stopping=self._shutdown,
         )
         self._producing.set()
         try:

@@ -59,6 +59,7 @@ class Container(ServiceContainer):
         publisher=publisher,
         consumer=consumer,
         relay=relay,
+        shutdown=ServiceContainer.shutdown,
     )
 
 

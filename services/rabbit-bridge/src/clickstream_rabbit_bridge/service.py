@@ -1,5 +1,6 @@
 """rabbit-bridge's start-up, in order: its topics, RabbitMQ connected and the topology declared
-(a broken broker or setting fails here, not mid-stream), then the subscription with the relay
+(both brokers waited for while they do not answer; a broker refusing a setting fails here, not
+mid-stream), then the subscription with the relay
 as the rebalance listener, and the relay's loop until shutdown."""
 
 from __future__ import annotations
@@ -9,7 +10,8 @@ from collections.abc import Sequence
 from clickstream_common.gc_pauses import freeze_startup_heap
 from clickstream_common.kafka import BatchConsumer, TopicSpec, ensure_topics
 from clickstream_common.logging import get_logger
-from clickstream_common.rabbit import RabbitPublisher, mask_url
+from clickstream_common.rabbit import RabbitPublisher, RabbitRefused, RabbitUnavailable, mask_url
+from clickstream_common.startup import Stopping, wait_for
 
 from clickstream_rabbit_bridge.relay import Relay
 from clickstream_rabbit_bridge.settings import Settings
@@ -26,12 +28,14 @@ class BridgeService:
         publisher: RabbitPublisher,
         consumer: BatchConsumer,
         relay: Relay,
+        shutdown: Stopping,
     ) -> None:
         self._settings = settings
         self._topics = topics
         self._publisher = publisher
         self._consumer = consumer
         self._relay = relay
+        self._shutdown = shutdown
 
     @property
     def ready(self) -> bool:
@@ -39,8 +43,14 @@ class BridgeService:
 
     def run(self) -> None:
         settings = self._settings
-        ensure_topics(settings.kafka, self._topics)
-        self._publisher.start()
+        ensure_topics(settings.kafka, self._topics, stopping=self._shutdown)
+        wait_for(
+            f"RabbitMQ at {mask_url(settings.rabbitmq_url)}",
+            self._publisher.start,
+            unavailable=RabbitUnavailable,
+            refused=RabbitRefused,
+            stopping=self._shutdown,
+        )
         log.info(
             "rabbit-bridge relaying",
             topic=settings.vip_actions_topic,

@@ -91,7 +91,7 @@ class UserStateService:
         return self._activity_ready()
 
     def run(self) -> None:
-        ensure_topics(self._kafka, self._topics)
+        ensure_topics(self._kafka, self._topics, stopping=self._shutdown)
         for reader in self._readers:
             reader.start()
         log.info("user-state started", topics=[t.name for t in self._topics])

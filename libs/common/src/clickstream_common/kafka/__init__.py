@@ -15,6 +15,7 @@ from clickstream_common.kafka.errors import (
     DeliveryError,
     GroupFenced,
     KafkaFatalError,
+    KafkaUnreachable,
     TransactionError,
 )
 from clickstream_common.kafka.producer import CheckedProducer
@@ -28,6 +29,7 @@ __all__ = [
     "DeliveryError",
     "GroupFenced",
     "KafkaFatalError",
+    "KafkaUnreachable",
     "TableReader",
     "TopicSpec",
     "TransactionError",

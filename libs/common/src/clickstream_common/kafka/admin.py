@@ -10,8 +10,9 @@ from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-def
 from tenacity import RetryError, Retrying, retry_if_result, stop_after_delay, wait_fixed
 
 from clickstream_common.kafka.client_log import LIBRDKAFKA_LOG
-from clickstream_common.kafka.errors import KafkaFatalError
+from clickstream_common.kafka.errors import KafkaFatalError, KafkaUnreachable
 from clickstream_common.settings import KafkaSettings
+from clickstream_common.startup import Stopping, wait_for
 
 
 @dataclass(frozen=True)
@@ -21,18 +22,34 @@ class TopicSpec:
     compact: bool = False
 
 
-def ensure_topics(settings: KafkaSettings, specs: Iterable[TopicSpec], timeout: float = 30) -> None:
+def ensure_topics(
+    settings: KafkaSettings,
+    specs: Iterable[TopicSpec],
+    timeout: float = 30,
+    *,
+    stopping: Stopping | None = None,
+) -> None:
     """Create missing topics and wait until the broker lists them; existing ones are left as
-    they are.
+    they are. With `stopping` (a service starting), a Kafka that does not answer yet is waited
+    for until it does or shutdown is requested; without, it raises `KafkaUnreachable`.
 
     The controller answers a create before every broker's metadata has the topic: a client
     already connected (a reader started right after) could otherwise be told it does not exist.
     """
+    specs = list(specs)
+    if stopping is not None:
+        wait_for(
+            f"Kafka at {settings.bootstrap_servers}",
+            lambda: ensure_topics(settings, specs, timeout),
+            unavailable=KafkaUnreachable,
+            stopping=stopping,
+        )
+        return
     admin = AdminClient({**settings.client_config(), "logger": LIBRDKAFKA_LOG})  # type: ignore[dict-item]
     try:
         existing = set(admin.list_topics(timeout=timeout).topics)
     except KafkaException as exc:
-        raise KafkaFatalError(
+        raise KafkaUnreachable(
             f"cannot reach Kafka at {settings.bootstrap_servers}: {exc.args[0]}"
         ) from None
     wanted = [
@@ -51,8 +68,12 @@ def ensure_topics(settings: KafkaSettings, specs: Iterable[TopicSpec], timeout: 
         try:
             future.result()
         except KafkaException as exc:
-            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
-                raise KafkaFatalError(f"cannot create topic {topic}: {exc}") from exc
+            error = exc.args[0]
+            if error.code() == KafkaError.TOPIC_ALREADY_EXISTS:
+                continue
+            # a broker still starting answers "timed out" or "no controller": worth waiting for
+            failure = KafkaUnreachable if error.retriable() else KafkaFatalError
+            raise failure(f"cannot create topic {topic}: {exc}") from exc
     _await_listed(admin, {spec.topic for spec in wanted}, timeout)
 
 
@@ -85,7 +106,7 @@ def partition_count(settings: KafkaSettings, topic: str, timeout: float = 30) ->
     try:
         meta = admin.list_topics(topic, timeout=timeout).topics.get(topic)
     except KafkaException as exc:
-        raise KafkaFatalError(
+        raise KafkaUnreachable(
             f"cannot reach Kafka at {settings.bootstrap_servers}: {exc.args[0]}"
         ) from None
     if meta is None or meta.error is not None or not meta.partitions:

@@ -26,6 +26,11 @@ class KafkaFatalError(RuntimeError):
     """The client reported an error it cannot recover from; the service must stop."""
 
 
+class KafkaUnreachable(KafkaFatalError):
+    """No broker answered in time: fatal mid-stream, but at start a broker not up yet is
+    waited for (`clickstream_common.startup.wait_for`)."""
+
+
 class DeliveryError(RuntimeError):
     """At least one produced record was not acknowledged; its input must not be committed."""
 

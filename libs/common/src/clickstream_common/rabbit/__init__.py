@@ -16,7 +16,7 @@ from clickstream_common.rabbit.confirms import (
     OutboundMessage,
     PublishOutcome,
 )
-from clickstream_common.rabbit.connection import CA_FILE_VARIABLE, RabbitUnavailable
+from clickstream_common.rabbit.connection import CA_FILE_VARIABLE, RabbitRefused, RabbitUnavailable
 from clickstream_common.rabbit.publisher import PendingPublish, RabbitPublisher
 from clickstream_common.rabbit.reader import QueueReader, Received
 from clickstream_common.rabbit.topology import Topology, declare_topology
@@ -32,6 +32,7 @@ __all__ = [
     "PublishOutcome",
     "QueueReader",
     "RabbitPublisher",
+    "RabbitRefused",
     "RabbitUnavailable",
     "Received",
     "Topology",

@@ -24,6 +24,29 @@ class RabbitUnavailable(Exception):
     """RabbitMQ cannot be reached or refused the connection or topology (password masked)."""
 
 
+class RabbitRefused(RabbitUnavailable):
+    """RabbitMQ answered and said no (credentials, vhost, a clashing topology): a setting to fix,
+    not a broker to wait for."""
+
+
+_REFUSALS = (
+    pika.exceptions.ProbableAuthenticationError,
+    pika.exceptions.ProbableAccessDeniedError,
+    pika.exceptions.AuthenticationError,
+)
+
+
+def is_refusal(exc: BaseException) -> bool:
+    """Whether a failed connection was refused by a broker that is up, not a broker away."""
+    if isinstance(_root_cause(exc), _REFUSALS):
+        return True
+    closed = _root_cause(exc)
+    return isinstance(closed, pika.exceptions.ConnectionClosedByBroker) and closed.reply_code in (
+        403,  # ACCESS_REFUSED
+        530,  # NOT_ALLOWED: no such vhost, or no access to it
+    )
+
+
 def secrets_of(url: str) -> tuple[str, ...]:
     """The password in `url`, as written and percent-decoded: either may show up in an error."""
     try:

@@ -27,6 +27,7 @@ from clickstream_common.rabbit.confirms import (
     PublishOutcome,
 )
 from clickstream_common.rabbit.connection import (
+    RabbitRefused,
     RabbitUnavailable,
     parameters,
     secrets_of,
@@ -203,7 +204,8 @@ class RabbitPublisher:
         if session.error is not None or not session.usable:
             session.join()
             reason = session.error or "connection closed during start-up"
-            raise RabbitUnavailable(f"cannot use RabbitMQ at {self._masked_url}: {reason}")
+            failure = RabbitRefused if session.refused else RabbitUnavailable
+            raise failure(f"cannot use RabbitMQ at {self._masked_url}: {reason}")
         log.info(
             "rabbitmq publisher connected",
             broker=self._masked_url,  # not `url`: the log redacts that key whole

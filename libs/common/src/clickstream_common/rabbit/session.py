@@ -22,7 +22,7 @@ import pika.spec
 
 from clickstream_common.logging import get_logger
 from clickstream_common.rabbit.confirms import REASON_CONNECTION_LOST, REASON_NACKED, Batch
-from clickstream_common.rabbit.connection import describe, scrub
+from clickstream_common.rabbit.connection import describe, is_refusal, scrub
 from clickstream_common.rabbit.topology import Topology, queue_arguments
 
 log = get_logger(__name__)
@@ -64,6 +64,9 @@ class Session:
         self._secrets = secrets
         self.ready = threading.Event()
         self.error: str | None = None
+        # the broker said no (credentials, or a topology clashing with what it holds): waiting
+        # will not change that, unlike a broker that is not up yet
+        self.refused = False
         self.usable = False
         self._loop_created = threading.Event()
         self._lock = threading.Lock()  # guards _dead and _batches between caller and I/O thread
@@ -159,6 +162,7 @@ class Session:
 
     def _on_connection_open_error(self, _connection: Any, exc: BaseException) -> None:
         self.error = describe(exc, self._secrets)
+        self.refused = is_refusal(exc)
         self.ready.set()
         self._ioloop.stop()
 
@@ -166,6 +170,7 @@ class Session:
         self.usable = False
         if not self.ready.is_set():
             self.error = describe(reason, self._secrets)
+            self.refused = is_refusal(reason)
             self.ready.set()
         elif not self._closing_by_us:
             log.warning("rabbitmq connection lost", reason=describe(reason, self._secrets))
@@ -222,6 +227,7 @@ class Session:
             failure = scrub(failure, self._secrets)
             if not self.ready.is_set():
                 self.error = f"declaring {self._topology} failed: {failure}"
+                self.refused = True
                 self.ready.set()
             else:
                 log.warning("rabbitmq channel closed", reason=failure)

@@ -1,0 +1,82 @@
+# Sourced by scripts/local-k8s.sh: `down`, which stops the cluster and undoes its host changes
+# (processes, the pods' containers, iptables chains, the cni0 bridge, mounts, state directories).
+# shellcheck shell=bash
+
+stop() { # name: TERM, then KILL after 15 s
+  local pid i
+  pid="$(cat "$RUN/$1.pid" 2>/dev/null)" || return 0
+  if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
+    log "stopping $1 ($pid)"
+    kill "$pid" 2>/dev/null || true
+    for ((i = 0; i < 15; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
+    kill -9 "$pid" 2>/dev/null || true
+  fi
+  rm -f "$RUN/$1.pid"
+}
+
+shims() { # pids of containerd-shim processes serving our containerd
+  pgrep -f "containerd-shim-runc-v2 .*-address $CONTAINERD_SOCK" || true
+}
+
+cmd_down() {
+  local i pid chain t tbl rule m ns r
+  # the kubelet first (else it restarts what we kill), then the pods' containers and the rest
+  stop kube-proxy
+  stop kubelet
+  if running containerd && [[ -S "$CONTAINERD_SOCK" ]]; then
+    local ctr=(ctr --address "$CONTAINERD_SOCK" -n k8s.io)
+    for t in $("${ctr[@]}" tasks ls -q 2>/dev/null); do "${ctr[@]}" tasks kill -s KILL "$t" >/dev/null 2>&1 || true; done
+    sleep 1
+    for t in $("${ctr[@]}" tasks ls -q 2>/dev/null); do "${ctr[@]}" tasks delete -f "$t" >/dev/null 2>&1 || true; done
+    for t in $("${ctr[@]}" containers ls -q 2>/dev/null); do "${ctr[@]}" containers rm "$t" >/dev/null 2>&1 || true; done
+  fi
+  for ((i = ${#COMPONENTS[@]} - 1; i >= 0; i--)); do stop "${COMPONENTS[i]}"; done
+  for pid in $(shims); do kill -9 "$pid" 2>/dev/null || true; done
+  # host changes of kube-proxy and the kubelet
+  [[ -x "$BIN/kube-proxy" ]] && "$BIN/kube-proxy" --cleanup >/dev/null 2>&1 || true
+  for t in iptables ip6tables; do
+    for chain in KUBE-FIREWALL KUBE-KUBELET-CANARY KUBE-IPTABLES-HINT KUBE-PROXY-CANARY; do
+      for tbl in filter nat mangle; do
+        while "$t" -t "$tbl" -S 2>/dev/null | grep -q -- "-j $chain\$"; do
+          rule="$("$t" -t "$tbl" -S | grep -- "-j $chain\$" | head -1 | sed 's/^-A/-D/')"
+          read -r -a r <<<"$rule"; "$t" -t "$tbl" "${r[@]}" 2>/dev/null || break
+        done
+        "$t" -t "$tbl" -F "$chain" 2>/dev/null || true
+        "$t" -t "$tbl" -X "$chain" 2>/dev/null || true
+      done
+    done
+  done
+  # CNI: the bridge, its veths die with the netns; masquerade chains of the bridge plugin
+  ip link del cni0 2>/dev/null || true
+  for chain in $(iptables -t nat -S 2>/dev/null | awk '$1 == "-N" && $2 ~ /^CNI-/ {print $2}'); do
+    while iptables -t nat -S POSTROUTING | grep -q -- "-j $chain\$"; do
+      rule="$(iptables -t nat -S POSTROUTING | grep -- "-j $chain\$" | head -1 | sed 's/^-A/-D/')"
+      read -r -a r <<<"$rule"; iptables -t nat "${r[@]}" 2>/dev/null || break
+    done
+    iptables -t nat -F "$chain" 2>/dev/null || true; iptables -t nat -X "$chain" 2>/dev/null || true
+  done
+  # mounts under the kubelet's and containerd's directories, deepest first
+  for m in $(findmnt -rn -o TARGET | sort -r); do
+    [[ "$m" =~ ^($KUBELET_DIR|$CONTAINERD_ROOT|$CONTAINERD_STATE|/var/lib/kubelet|/run/netns/cni-) ]] \
+      && { umount -l "$m" 2>/dev/null || true; }
+  done
+  rm -rf "$KUBELET_DIR" /var/lib/kubelet "$CONTAINERD_STATE" /usr/libexec/kubernetes \
+    /var/lib/cni/networks/k8s-local /var/lib/cni/results/k8s-local-*
+  rmdir /var/lib/cni/networks /var/lib/cni/results /var/lib/cni 2>/dev/null || true # only when empty
+  for ns in $(ip netns list 2>/dev/null | awk '/^cni-/ {print $1}'); do ip netns del "$ns" 2>/dev/null || true; done
+  # empty tables the kubelet and kube-proxy instantiated (iptables-nft), e.g. ip6 filter/nat/mangle
+  if [[ -f "$RUN/nft-tables.before" ]]; then
+    local fam name
+    while read -r _ fam name; do
+      grep -qx "table $fam $name" "$RUN/nft-tables.before" && continue
+      nft list table "$fam" "$name" | grep -vE '^[[:space:]]*(table|chain|type|\}|$)' | grep -q . \
+        || nft delete table "$fam" "$name" 2>/dev/null || true
+    done < <(nft list tables 2>/dev/null)
+    rm -f "$RUN/nft-tables.before"
+  fi
+  # etcd's data and the brokers' volumes: the next `up` starts a fresh cluster (the PKI and
+  # containerd's image store stay)
+  rm -rf "$K8S/etcd" "$PV_DIR"
+  log "down"
+}
+
