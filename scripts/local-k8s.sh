@@ -197,9 +197,16 @@ write_pki() {
   cp "$CONF/admin.kubeconfig" "$KUBECONFIG_FILE"
 }
 
+# kube-proxy exits when its configuration file changes, even to the same bytes: a second `up`
+# must leave the files of running components alone
+write_if_changed() { # file: stdin into it, unless it already holds exactly that
+  local new; new="$(cat)"
+  [[ -f "$1" && "$(cat "$1")" == "$new" ]] || printf '%s\n' "$new" >"$1"
+}
+
 write_configs() {
   mkdir -p "$CONF/cni" "$RUN" "$LOGS"
-  cat >"$CONF/containerd.toml" <<EOF
+  write_if_changed "$CONF/containerd.toml" <<EOF
 version = 2
 root = "$CONTAINERD_ROOT"
 state = "$CONTAINERD_STATE"
@@ -220,15 +227,15 @@ state = "$CONTAINERD_STATE"
     bin_dir = "/usr/lib/cni"
     conf_dir = "$CONF/cni"
 EOF
-  cat >"$CONF/cni/10-k8s-local.conflist" <<'EOF'
+  write_if_changed "$CONF/cni/10-k8s-local.conflist" <<'EOF'
 {"cniVersion": "0.4.0", "name": "k8s-local", "plugins": [
   {"type": "bridge", "bridge": "cni0", "isGateway": true, "ipMasq": true, "hairpinMode": true,
    "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.244.0.0/24"}]], "routes": [{"dst": "0.0.0.0/0"}]}},
   {"type": "portmap", "capabilities": {"portMappings": true}},
   {"type": "loopback"}]}
 EOF
-  echo "nameserver 127.0.0.1" >"$CONF/resolv.conf"
-  cat >"$CONF/kubelet.yaml" <<EOF
+  echo "nameserver 127.0.0.1" | write_if_changed "$CONF/resolv.conf"
+  write_if_changed "$CONF/kubelet.yaml" <<EOF
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 cgroupDriver: cgroupfs
@@ -249,7 +256,7 @@ evictionHard: {memory.available: 200Mi, nodefs.available: 2%, imagefs.available:
 imageGCHighThresholdPercent: 99
 imageGCLowThresholdPercent: 98
 EOF
-  cat >"$CONF/kube-proxy.yaml" <<EOF
+  write_if_changed "$CONF/kube-proxy.yaml" <<EOF
 apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
 mode: iptables
@@ -358,7 +365,7 @@ apply_addons() {
 }
 
 cmd_env() {
-  echo "export PATH=$BIN:\$PATH"
+  echo "export PATH=$BIN:$ROOT/.local/go/bin:\$PATH SKAFFOLD_UPDATE_CHECK=false"
   echo "export KUBECONFIG=$KUBECONFIG_FILE"
   "$ROOT/scripts/container-engine.sh" env
 }

@@ -62,6 +62,8 @@ build_coredns() {
 }
 
 cmd_build() {
+  # podman's Docker API too: skaffold builds the services' images through it
+  "$ROOT/scripts/container-engine.sh" start || die "the container engine did not start"
   # the broker images the stand-ins start from (and retag) come from the container engine script
   local missing=0 image
   for image in localhost/clickstream-kafka:4.1.1 localhost/clickstream-rabbitmq:3.10 \

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 
 import pytest
-
 from clickstream_common.startup import StoppedWhileWaiting, wait_for
 
 
