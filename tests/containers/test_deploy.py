@@ -39,6 +39,14 @@ SERVICES = {  # name: (port, replicas)
 # The enricher image running the windowed queries of queries/ (README § Windowed queries).
 WINDOWED = {"vip-sessions": (8084, 1), "vip-days": (8085, 1)}
 WORKLOADS = {**SERVICES, **WINDOWED}
+# the consumer-group members: StatefulSets, whose pod names are their static member ids
+STATEFUL = {"enricher", "rabbit-bridge", *WINDOWED}
+
+
+def _kind(name: str) -> str:
+    return "StatefulSet" if name in STATEFUL else "Deployment"
+
+
 PART_OF = "clickstream-vip"
 
 Doc = dict[str, Any]
@@ -100,7 +108,7 @@ def _env(container: Doc) -> dict[str, Doc]:
 
 def _deployments(docs: list[Doc]) -> Iterator[tuple[str, Doc, Doc]]:
     for name in WORKLOADS:
-        deployment = _find(docs, "Deployment", name)
+        deployment = _find(docs, _kind(name), name)
         (container,) = _containers(deployment)
         yield name, deployment, container
 
@@ -118,7 +126,7 @@ def test_deploy_check_passes(rendered: list[Doc]) -> None:
         ("Service", "rabbitmq"),
         ("Deployment", "schema-registry"),
         ("Service", "schema-registry"),
-        *[("Deployment", name) for name in WORKLOADS],
+        *[(_kind(name), name) for name in WORKLOADS],
         *[("Service", name) for name in WORKLOADS],
     ]:
         assert expected in kinds, f"{expected} not rendered"
@@ -172,7 +180,7 @@ def test_the_windowed_queries_run_exactly_once_over_vip_actions(rendered: list[D
     assert "COPY queries /opt/queries" in dockerfile
     outputs = set()
     for name in WINDOWED:
-        (container,) = _containers(_find(rendered, "Deployment", name))
+        (container,) = _containers(_find(rendered, _kind(name), name))
         env = {k: e.get("value") for k, e in _env(container).items()}
         query = env["ENRICHER_QUERY_FILE"]
         assert query == f"/opt/queries/{name}.sql" and (ROOT / "queries" / f"{name}.sql").exists()
@@ -192,14 +200,23 @@ def test_user_state_waits_for_its_table_and_the_enricher_finds_it(rendered: list
     assert config["USER_STATE_URL"] == "http://user-state:8080"
     assert config["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
     # the enricher holds clicks up to JOIN_GRACE_MS on SIGTERM: its grace period covers that
-    enricher = _find(rendered, "Deployment", "enricher")["spec"]["template"]["spec"]
+    enricher = _find(rendered, "StatefulSet", "enricher")["spec"]["template"]["spec"]
     assert enricher["terminationGracePeriodSeconds"] * 1000 > int(config["JOIN_GRACE_MS"]) * 2
     # per-service settings stay out of the shared ConfigMap
     assert not {"HTTP_PORT", "CONSUMER_GROUP", "BATCH_SIZE"} & set(config)
 
 
+def test_consumer_group_members_are_static_with_their_pod_names(rendered: list[Doc]) -> None:
+    for name in STATEFUL:
+        workload = _find(rendered, "StatefulSet", name)
+        (container,) = _containers(workload)
+        member = _env(container)["KAFKA_GROUP_INSTANCE_ID"]["valueFrom"]["fieldRef"]
+        assert member == {"fieldPath": "metadata.name"}, name
+        assert workload["spec"]["podManagementPolicy"] == "Parallel", name
+
+
 def test_the_bridge_takes_its_url_from_the_secret(rendered: list[Doc]) -> None:
-    (bridge,) = _containers(_find(rendered, "Deployment", "rabbit-bridge"))
+    (bridge,) = _containers(_find(rendered, "StatefulSet", "rabbit-bridge"))
     ref = _env(bridge)["RABBITMQ_URL"]["valueFrom"]["secretKeyRef"]
     assert ref == {"name": "rabbitmq-credentials", "key": "RABBITMQ_URL"}
     secret = _find(rendered, "Secret", "rabbitmq-credentials")["stringData"]

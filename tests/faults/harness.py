@@ -38,20 +38,20 @@ class Scenario:
         names: Names,
         pipeline: FaultPipeline,
         enricher_env: dict[str, str] | None = None,
-        session_timeout_ms: int | None = None,
+        static_member: str | None = None,
     ) -> None:
         self.row = row
         self.brokers = brokers
         self.names = names
         self.pipeline = pipeline
         self.enricher_env = enricher_env or {}
-        # The consumer groups' session, for the enricher and the bridge; None: the default.
-        self.group_env = (
-            {"KAFKA_SESSION_TIMEOUT_MS": str(session_timeout_ms)} if session_timeout_ms else {}
-        )
-        if session_timeout_ms:
+        # Static membership for the enricher and the bridge (each its own group, so one id
+        # serves both); None: dynamic, as every other scenario runs.
+        self.group_env = {"KAFKA_GROUP_INSTANCE_ID": static_member} if static_member else {}
+        if static_member:
             row.notes.append(
-                f"enricher and bridge with KAFKA_SESSION_TIMEOUT_MS={session_timeout_ms}"
+                f"enricher and bridge with static membership (KAFKA_GROUP_INSTANCE_ID="
+                f"{static_member}), default session"
             )
         self.tap: ExchangeTap | None = None
         self.user_state: Service

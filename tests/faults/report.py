@@ -20,8 +20,9 @@ RATE = 800  # clicks per second
 UNKNOWN_SHARE = 0.03
 MALFORMED_SHARE = 0.01
 FAULT_AT = 2_500  # clicks out before the fault: early enough that traffic outlasts the fault
-# KAFKA_SESSION_TIMEOUT_MS of the enricher and the bridge in the two kill -9 scenarios.
-SHORT_SESSION_MS = 10_000
+# KAFKA_GROUP_INSTANCE_ID of the enricher and the bridge in the kill -9 scenarios: static
+# membership, the replacement rejoining as the member it replaces (a StatefulSet pod's name).
+STATIC_MEMBER_ID = "replica-0"
 
 
 @dataclass(frozen=True)
@@ -217,15 +218,16 @@ def render(
         " before anything else, so a pipeline that never recovers fails there) and when the"
         " restarted component itself was ready (`/readyz` answering 200, or the broker"
         " answering again).",
-        "- A SIGKILLed consumer stays a member of its group until its session times out: the"
-        " partitions it held are not handed to the new process before that, which is most of"
-        " the recovery time of scenarios 1 and 2. Those two run the enricher and the bridge"
-        f" with `KAFKA_SESSION_TIMEOUT_MS={SHORT_SESSION_MS}`, as an operator wanting a quick"
-        " takeover sets it; with the default 45,000 they take about 35 s longer. The other"
-        " scenarios keep the default: a session shorter than a broker restart expires while the"
-        " group coordinator is away, and librdkafka's consumer may then never rejoin its group"
-        " (seen here once, with 10 s sessions across an 11 s broker restart: both the enricher"
-        " and the bridge stopped consuming for good; confluentinc/librdkafka#2944).",
+        "- A SIGKILLed consumer stays a member of its group until its session (45 s by"
+        " default) times out, and with dynamic membership the partitions it held wait that long"
+        " for a new owner. The kill -9 scenarios therefore run the enricher and the bridge with"
+        f" static membership (`KAFKA_GROUP_INSTANCE_ID={STATIC_MEMBER_ID}`, what deploy/k8s"
+        " sets from the StatefulSet pod's name) and the default session: the replacement"
+        " rejoins as the member it replaces and gets its partitions back at once, without a"
+        " rebalance. Sessions stay at the default everywhere: a session shorter than a broker"
+        " restart expires while the group coordinator is away, and librdkafka's consumer may"
+        " then never rejoin its group (seen here once, with 10 s sessions across an 11 s broker"
+        " restart; confluentinc/librdkafka#2944).",
         "",
         "Reproduce: `make faults` (or `uv run pytest tests/faults`); `make test` runs it too.",
         "",

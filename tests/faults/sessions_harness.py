@@ -63,7 +63,7 @@ class SessionsRun:
         names: Names,
         row: SessionRow,
         delivery: str,
-        session_timeout_ms: int | None = None,
+        static_member: str | None = None,
         joined: bool = False,
     ) -> None:
         self.brokers, self.pipeline, self.names, self.row = brokers, pipeline, names, row
@@ -85,9 +85,9 @@ class SessionsRun:
             "ENRICHER_DELIVERY": delivery,
             "IDLE_TIMEOUT_MS": "3000",
         }
-        if session_timeout_ms:
-            self.env["KAFKA_SESSION_TIMEOUT_MS"] = str(session_timeout_ms)
-            row.notes.append(f"KAFKA_SESSION_TIMEOUT_MS={session_timeout_ms}")
+        if static_member:
+            self.env["KAFKA_GROUP_INSTANCE_ID"] = static_member
+            row.notes.append(f"static membership (KAFKA_GROUP_INSTANCE_ID={static_member})")
         # Recent enough for the brokers' retention (user records carry their valid-from time).
         self.start_ms = (int(time.time() * 1000) - 2 * DAY) // MINUTE * MINUTE
         self.actions = vip_actions(seed=11, users=USERS, start_ms=self.start_ms)

@@ -14,7 +14,7 @@ from confluent_kafka import KafkaError, Message, Producer
 
 from tests.faults.conftest import DedicatedBrokers, FaultPipeline
 from tests.faults.harness import Scenario
-from tests.faults.report import FAULT_AT, SHORT_SESSION_MS, Row, SessionRow
+from tests.faults.report import FAULT_AT, STATIC_MEMBER_ID, Row, SessionRow
 from tests.support.eventually import eventually
 from tests.support.groups import wait_members
 from tests.support.oracle import read_topic
@@ -49,11 +49,11 @@ def scenario(
         key: str,
         mode: str = "at-least-once",
         env: dict[str, str] | None = None,
-        session_timeout_ms: int | None = None,
+        static_member: str | None = None,
     ) -> Scenario:
         row = Row(key, mode)
         report.append(row)
-        made.append(Scenario(row, brokers, names, pipeline, env, session_timeout_ms))
+        made.append(Scenario(row, brokers, names, pipeline, env, static_member))
         return made[-1]
 
     yield make
@@ -84,7 +84,7 @@ def failure_summary(text: str) -> str:
 
 @pytest.mark.parametrize(("mode", "env"), MODES)
 def test_kill_enricher(scenario: Make, mode: str, env: dict[str, str]) -> None:
-    run = scenario("kill-enricher", mode, env, SHORT_SESSION_MS).start(seed=101)
+    run = scenario("kill-enricher", mode, env, STATIC_MEMBER_ID).start(seed=101)
     run.wait_clicks(FAULT_AT)
     fault = time.time()
     run.pipeline.kill(run.enricher)
@@ -103,7 +103,7 @@ def test_kill_enricher(scenario: Make, mode: str, env: dict[str, str]) -> None:
 
 
 def test_kill_bridge(scenario: Make) -> None:
-    run = scenario("kill-bridge", session_timeout_ms=SHORT_SESSION_MS).start(seed=102)
+    run = scenario("kill-bridge", static_member=STATIC_MEMBER_ID).start(seed=102)
     run.wait_clicks(FAULT_AT)
     fault = time.time()
     run.pipeline.kill(run.bridge)

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from tests.faults.conftest import DedicatedBrokers, FaultPipeline
-from tests.faults.report import SHORT_SESSION_MS, SessionRow
+from tests.faults.report import STATIC_MEMBER_ID, SessionRow
 from tests.faults.sessions_harness import SessionsRun
 from tests.faults.test_faults import DOWN_SECONDS, record_outcome
 from tests.support.eventually import eventually
@@ -34,14 +34,12 @@ def sessions(
     made: list[SessionsRun] = []
 
     def make(
-        key: str, mode: str, session_timeout_ms: int | None = None, *, joined: bool = False
+        key: str, mode: str, static_member: str | None = None, *, joined: bool = False
     ) -> SessionsRun:
         row = SessionRow(key, mode)
         session_report.append(row)
         delivery = mode.replace("-", "_")
-        made.append(
-            SessionsRun(brokers, pipeline, names, row, delivery, session_timeout_ms, joined)
-        )
+        made.append(SessionsRun(brokers, pipeline, names, row, delivery, static_member, joined))
         return made[-1]
 
     yield make
@@ -50,7 +48,7 @@ def sessions(
 
 @pytest.mark.parametrize("mode", MODES)
 def test_kill_sessions(sessions: Make, mode: str) -> None:
-    run = sessions("kill-sessions", mode, session_timeout_ms=SHORT_SESSION_MS).start()
+    run = sessions("kill-sessions", mode, static_member=STATIC_MEMBER_ID).start()
     _kill_and_replace(run, mode)
 
 
@@ -58,7 +56,7 @@ def test_kill_joined_sessions(sessions: Make) -> None:
     """Over Clicks JOIN Users: clicks of users never seen wait for them and pin the commits, so
     the replacement resumes behind them, past records it must not count or report twice."""
     run = sessions(
-        "kill-joined-sessions", "exactly-once", session_timeout_ms=SHORT_SESSION_MS, joined=True
+        "kill-joined-sessions", "exactly-once", static_member=STATIC_MEMBER_ID, joined=True
     ).start()
     _kill_and_replace(run, "exactly-once")
 

@@ -181,6 +181,10 @@ class KafkaSettings:
     # How long a consumer-group member may go silent before its partitions move to another
     # (librdkafka's and Kafka Streams' 45 s): the floor on recovery after a replica is killed.
     session_timeout_ms: int = 45_000
+    # Static group membership (KIP-345): a member restarted with the same id gets its partitions
+    # back at once, with no rebalance, instead of after the session timeout. Unique per replica
+    # and stable across its restarts (a StatefulSet's pod name); None: dynamic membership.
+    group_instance_id: str | None = None
 
     def __repr__(self) -> str:
         shown = {
@@ -189,7 +193,8 @@ class KafkaSettings:
         }
         return (
             f"KafkaSettings(bootstrap_servers={self.bootstrap_servers!r}, client_options={shown!r},"
-            f" session_timeout_ms={self.session_timeout_ms})"
+            f" session_timeout_ms={self.session_timeout_ms},"
+            f" group_instance_id={self.group_instance_id!r})"
         )
 
     @classmethod
@@ -209,6 +214,7 @@ class KafkaSettings:
             session_timeout_ms=env.integer(
                 "KAFKA_SESSION_TIMEOUT_MS", 45_000, min=6_000, max=1_800_000
             ),
+            group_instance_id=env.optional_str("KAFKA_GROUP_INSTANCE_ID") or None,
         )
 
     def client_config(self) -> dict[str, str]:

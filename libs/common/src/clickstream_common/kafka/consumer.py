@@ -77,6 +77,14 @@ class BatchConsumer:
             # librdkafka's 3 s, but always well inside the session.
             "heartbeat.interval.ms": min(3_000, settings.session_timeout_ms // 3),
             "logger": LIBRDKAFKA_LOG,
+            # The classic protocol, stated: KIP-848's `consumer` protocol refuses a restarted
+            # static member until the old one's session (45 s, set by the broker) has expired.
+            "group.protocol": "classic",
+            **(
+                {"group.instance.id": settings.group_instance_id}
+                if settings.group_instance_id
+                else {}
+            ),
             **(options or {}),
         }
         self._consumer = Consumer({**config, "on_commit": self._committed_async})

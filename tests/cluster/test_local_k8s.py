@@ -1,0 +1,298 @@
+"""The pipeline on a real Kubernetes: `make cluster` and `skaffold run -p local-k8s`, checked.
+
+One module, one cluster (the slow part, ~10 minutes the first time on a new machine, while Go
+builds Kubernetes): scripts/local-k8s.sh brings a one-node cluster up, skaffold builds the four
+images and deploys deploy/k8s through the local-k8s profile, and then the deployment is judged as
+a user would: every workload ready with no container restarted (the services wait for their
+brokers instead of crashing), the topics Job complete, the restricted Pod Security level refusing
+a root pod, VIP actions in the RabbitMQ queue inside the cluster equal to the oracle's answer for
+what the generator wrote, also after a pod of each service was deleted mid-stream. Then
+`skaffold delete` and `down`.
+
+Needs root (containerd, kubelet, iptables) and Go; outside CI a machine without them skips with
+that reason, in CI (CI=true) it fails.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from tests.support.brokers import ROOT
+from tests.support.collect import drain_queue
+from tests.support.eventually import eventually
+from tests.support.oracle import KafkaRow, compare, expected_outcome
+from tests.support.services import free_port
+
+pytestmark = pytest.mark.cluster
+
+NAMESPACE = "clickstream-vip"
+SERVICES = ("user-state", "enricher", "vip-sessions", "vip-days", "rabbit-bridge", "generator")
+# the consumer-group members, whose pod names are their static member ids
+STATEFUL = frozenset({"enricher", "vip-sessions", "vip-days", "rabbit-bridge"})
+LOCAL_K8S = ROOT / "scripts" / "local-k8s.sh"
+LOGS = ROOT / ".local" / "k8s" / "log"
+
+
+def _missing_prerequisite() -> str | None:
+    if os.geteuid() != 0:
+        return "the local cluster needs root (containerd, kubelet, iptables)"
+    if shutil.which("go") is None and not (ROOT / ".local/k8s/bin/.stamp").exists():
+        return "the go command builds the cluster (scripts/local-k8s.sh install)"
+    return None
+
+
+@dataclass
+class Cluster:
+    env: dict[str, str]
+
+    def run(self, *args: str, timeout: float = 300, check: bool = True) -> str:
+        result = subprocess.run(
+            list(args),
+            env=self.env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
+        if check:
+            assert result.returncode == 0, (
+                f"{' '.join(args)} exited {result.returncode}:\n"
+                f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+            )
+        return result.stdout
+
+    def kubectl(self, *args: str, timeout: float = 120, check: bool = True) -> str:
+        return self.run("kubectl", "--namespace", NAMESPACE, *args, timeout=timeout, check=check)
+
+    def kafka(self, tool: str, *args: str, timeout: float = 120) -> str:
+        """A Kafka command-line tool run inside the broker's pod, against that broker."""
+        return self.kubectl(
+            "exec",
+            "kafka-0",
+            "--",
+            "env",
+            "LOG_DIR=/tmp/kafka-tools",
+            "KAFKA_HEAP_OPTS=-Xmx256m",
+            f"/opt/kafka/bin/{tool}",
+            "--bootstrap-server",
+            "localhost:9092",
+            *args,
+            timeout=timeout,
+        )
+
+
+def _shell_exports(text: str) -> dict[str, str]:
+    """`export A=b C=d` lines (scripts/local-k8s.sh env) as a dict, $PATH expanded."""
+    env: dict[str, str] = {}
+    for line in text.splitlines():
+        if not line.startswith("export "):
+            continue
+        for assignment in line.removeprefix("export ").split():
+            name, _, value = assignment.partition("=")
+            env[name] = value.replace("$PATH", os.environ.get("PATH", "")).strip("'\"")
+    return env
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Cluster]:
+    problem = _missing_prerequisite()
+    if problem:
+        if os.environ.get("CI"):
+            pytest.fail(f"{problem}; CI must run the cluster test")
+        pytest.skip(problem)
+    up = subprocess.run(
+        [str(LOCAL_K8S), "up"], cwd=ROOT, capture_output=True, text=True, stdin=subprocess.DEVNULL
+    )
+    assert up.returncode == 0, f"scripts/local-k8s.sh up failed:\n{up.stderr[-4000:]}"
+    env = {**os.environ, **_shell_exports(up.stdout), "SKAFFOLD_INTERACTIVE": "false"}
+    # skaffold's own settings (no update check, no metrics upload) as scripts/deploy-check.sh
+    # writes them, in the home it keeps under .local
+    home = ROOT / ".local" / "deploy-check" / "home"
+    (home / ".skaffold").mkdir(parents=True, exist_ok=True)
+    (home / ".skaffold" / "config").write_text(
+        "global:\n  update-check: false\n  collect-metrics: false\n"
+        "  survey:\n    disable-prompt: true\n"
+    )
+    env["HOME"] = str(home)
+    yield Cluster(env)
+    subprocess.run([str(LOCAL_K8S), "down"], cwd=ROOT, capture_output=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def deployed(cluster: Cluster) -> Iterator[Cluster]:
+    started = time.monotonic()
+    LOGS.mkdir(parents=True, exist_ok=True)
+    log = LOGS / "skaffold-run.log"
+    # no --tolerate-failures-until-deadline: a container that exits fails the deploy
+    result = subprocess.run(
+        ["skaffold", "run", "-p", "local-k8s", "--kube-context", "k8s-local"],
+        env=cluster.env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+        stdin=subprocess.DEVNULL,
+    )
+    log.write_text(result.stdout + result.stderr)
+    assert result.returncode == 0, f"skaffold run failed (log {log}):\n{result.stdout[-4000:]}"
+    print(f"skaffold run -p local-k8s: {time.monotonic() - started:.0f}s")
+    yield cluster
+    cluster.run("skaffold", "delete", "-p", "local-k8s", "--kube-context", "k8s-local")
+    eventually(
+        lambda: NAMESPACE not in cluster.run("kubectl", "get", "namespaces", "-o", "name"),
+        timeout=180,
+        message=lambda: f"namespace {NAMESPACE} still there after skaffold delete",
+    )
+
+
+def test_every_workload_ready_without_a_restart(deployed: Cluster) -> None:
+    deployed.kubectl("wait", "--for=condition=complete", "job/kafka-topics", "--timeout=60s")
+    for kind in ("deployment", "statefulset"):
+        for name in deployed.kubectl("get", kind, "-o", "name").split():
+            deployed.kubectl("rollout", "status", name, "--timeout=120s", timeout=180)
+    restarts = deployed.kubectl(
+        "get",
+        "pods",
+        "-o",
+        "jsonpath={range .items[*]}{.metadata.name} "
+        "{range .status.containerStatuses[*]}{.restartCount}{end}{'\\n'}{end}",
+    )
+    restarted = [line for line in restarts.splitlines() if line.split()[-1] != "0"]
+    assert not restarted, f"containers restarted on the first deploy: {restarted}"
+
+
+def test_restricted_pod_security_refuses_a_root_pod(deployed: Cluster) -> None:
+    pod = (
+        '{"apiVersion":"v1","kind":"Pod","metadata":{"name":"root-probe"},'
+        '"spec":{"containers":[{"name":"c","image":"registry.k8s.io/pause:3.10.1",'
+        '"securityContext":{"runAsUser":0}}]}}'
+    )
+    refused = subprocess.run(
+        ["kubectl", "--namespace", NAMESPACE, "apply", "--dry-run=server", "-f", "-"],
+        input=pod,
+        env=deployed.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert refused.returncode != 0
+    assert 'violates PodSecurity "restricted:latest"' in refused.stderr, refused.stderr
+
+
+def _read_topic(cluster: Cluster, topic: str) -> list[KafkaRow]:
+    out = cluster.kafka(
+        "kafka-console-consumer.sh",
+        "--topic",
+        topic,
+        "--from-beginning",
+        "--timeout-ms",
+        "15000",
+        "--property",
+        "print.timestamp=true",
+        "--property",
+        "print.partition=true",
+        "--property",
+        "print.offset=true",
+        "--property",
+        "print.key=true",
+        timeout=300,
+    )
+    rows = []
+    for line in out.splitlines():
+        created, partition, offset, key, value = line.split("\t", 4)
+        rows.append(
+            KafkaRow(
+                int(partition.removeprefix("Partition:")),
+                int(offset.removeprefix("Offset:")),
+                None if key == "null" else key.encode(),
+                None if value == "null" else value.encode(),
+                int(created.removeprefix("CreateTime:")),
+            )
+        )
+    return rows
+
+
+def _lag(cluster: Cluster, groups: tuple[str, ...]) -> int:
+    out = cluster.kafka("kafka-consumer-groups.sh", "--describe", "--all-groups")
+    total = 0
+    for line in out.splitlines():
+        fields = line.split()
+        if len(fields) >= 6 and fields[0] in groups:
+            lag = fields[5]
+            total += int(lag) if lag.isdigit() else 1  # "-": nothing committed yet
+    return total
+
+
+def _queue_depth(cluster: Cluster) -> int:
+    out = cluster.kubectl("exec", "rabbitmq-0", "--", "rabbitmqctl", "list_queues", "-q")
+    for line in out.splitlines():
+        name, _, count = line.partition("\t")
+        if name == "vip-actions":
+            return int(count)
+    return 0
+
+
+def test_vip_actions_match_the_oracle_after_a_pod_of_each_service_is_deleted(
+    deployed: Cluster,
+) -> None:
+    eventually(lambda: _queue_depth(deployed) > 0, timeout=180, message="no VIP action arrived")
+    # mid-stream: one pod of each service deleted (graceful, as a drain or a rollout does)
+    for service in SERVICES:
+        pod = deployed.kubectl(
+            "get", "pods", "-l", f"app.kubernetes.io/name={service}", "-o", "name"
+        ).split()[0]
+        deployed.kubectl("delete", pod, "--wait=false")
+    for service in SERVICES:
+        kind = "statefulset" if service in STATEFUL else "deployment"
+        deployed.kubectl("rollout", "status", f"{kind}/{service}", "--timeout=180s", timeout=240)
+    time.sleep(20)  # the pipeline runs on, with the replaced pods
+    # the input made finite: the generator stopped, then everything it wrote worked through
+    deployed.kubectl("scale", "deployment/generator", "--replicas=0")
+    deployed.kubectl(
+        "wait",
+        "--for=delete",
+        "pod",
+        "-l",
+        "app.kubernetes.io/name=generator",
+        "--timeout=120s",
+        timeout=180,
+    )
+    eventually(
+        lambda: _lag(deployed, ("enricher", "rabbit-bridge")) == 0,
+        timeout=300,
+        message="the enricher or the bridge did not catch up",
+    )
+    expected = expected_outcome(_read_topic(deployed, "user"), _read_topic(deployed, "click"))
+    port = free_port()
+    forward = subprocess.Popen(
+        ["kubectl", "--namespace", NAMESPACE, "port-forward", "service/rabbitmq", f"{port}:5672"],
+        env=deployed.env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        url = f"amqp://clickstream:clickstream-demo@127.0.0.1:{port}/%2F"
+        eventually(lambda: _port_open(port), timeout=30, message="port-forward did not open")
+        bodies = drain_queue(url, "vip-actions")
+    finally:
+        forward.terminate()
+        forward.wait(10)
+    result = compare(expected.vip_rows, bodies)
+    print(f"cluster oracle, a pod of each service deleted: {result.line()}")
+    assert expected.clicks > 0 and result.expected > 0
+    assert result.missing == 0 and result.unexpected == 0, result.line()
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(1)
+        return probe.connect_ex(("127.0.0.1", port)) == 0
