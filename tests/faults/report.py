@@ -35,12 +35,12 @@ CATALOGUE: dict[str, Catalogued] = {
     "kill-enricher": Catalogued(
         "kill -9 the enricher",
         "SIGKILL to the enricher (no handler runs, nothing is committed), then a new one started"
-        " at once with the same consumer group. Fault instant: the SIGKILL.",
+        " at once with the same consumer group and static member id. Fault instant: the SIGKILL.",
     ),
     "kill-bridge": Catalogued(
         "kill -9 rabbit-bridge",
-        "SIGKILL to rabbit-bridge, then a new one started at once with the same consumer group."
-        " Fault instant: the SIGKILL.",
+        "SIGKILL to rabbit-bridge, then a new one started at once with the same consumer group"
+        " and static member id. Fault instant: the SIGKILL.",
     ),
     "kill-user-state": Catalogued(
         "kill -9 user-state",
