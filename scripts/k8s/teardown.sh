@@ -29,6 +29,11 @@ cmd_down() {
     sleep 1
     for t in $("${ctr[@]}" tasks ls -q 2>/dev/null); do "${ctr[@]}" tasks delete -f "$t" >/dev/null 2>&1 || true; done
     for t in $("${ctr[@]}" containers ls -q 2>/dev/null); do "${ctr[@]}" containers rm "$t" >/dev/null 2>&1 || true; done
+    # the services' images skaffold loaded (one per build): the store keeps only the stand-ins,
+    # which the next `up` would otherwise load again
+    for t in $("${ctr[@]}" images ls -q 2>/dev/null | grep -E '^docker.io/library/(user-state|enricher|rabbit-bridge|generator):'); do
+      "${ctr[@]}" images rm "$t" >/dev/null 2>&1 || true
+    done
   fi
   for ((i = ${#COMPONENTS[@]} - 1; i >= 0; i--)); do stop "${COMPONENTS[i]}"; done
   for pid in $(shims); do kill -9 "$pid" 2>/dev/null || true; done

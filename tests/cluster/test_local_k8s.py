@@ -208,6 +208,8 @@ def _read_topic(cluster: Cluster, topic: str) -> list[KafkaRow]:
     )
     rows = []
     for line in out.splitlines():
+        if not line.startswith("CreateTime:"):  # the tool's own log lines share its stdout
+            continue
         created, partition, offset, key, value = line.split("\t", 4)
         rows.append(
             KafkaRow(
