@@ -44,7 +44,7 @@ brokers:  ## start the local Kafka, RabbitMQ and schema registry
 brokers-stop:  ## stop them
 	@scripts/brokers.sh stop
 
-cluster:  ## a one-node Kubernetes here (built from Go modules on first run, ~10 min), prints its KUBECONFIG
+cluster:  ## a one-node Kubernetes here (built from Go modules on first run, ~12 min), prints its exports
 	@scripts/local-k8s.sh install
 	@scripts/local-k8s.sh up
 

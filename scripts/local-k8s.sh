@@ -2,10 +2,11 @@
 # A one-node Kubernetes cluster on this machine, as host processes (recipe: ../shared/k8s-local.md):
 # Kubernetes, etcd and CoreDNS built from the Go module proxy, Debian's containerd + runc.
 #
-#   scripts/local-k8s.sh install   apt containerd; build kube-apiserver, kube-controller-manager,
-#                                  kube-scheduler, kubelet, kube-proxy, kubectl, etcd and coredns
-#                                  into .local/k8s/bin (first run only: ~10 min; a stamp skips it
-#                                  afterwards); the Go build cache is thrown away after the build
+#   scripts/local-k8s.sh install   apt containerd and ipset; build kube-apiserver,
+#                                  kube-controller-manager, kube-scheduler, kubelet, kube-proxy,
+#                                  kubectl, etcd, coredns and kube-router (NetworkPolicy) into
+#                                  .local/k8s/bin (first run only: ~12 min; a stamp per component
+#                                  skips it afterwards); the Go build cache is thrown away after
 #   scripts/local-k8s.sh up        PKI, configs, then etcd, apiserver, controller-manager,
 #                                  scheduler, containerd, kubelet, kube-proxy; waits for the node
 #                                  to be Ready; loads the images the cluster and the brokers need
@@ -23,7 +24,7 @@
 # Needs root (containerd, kubelet, iptables).
 #
 # Environment: K8S_VERSION (v1.34.4; staging modules v0.<minor>.<patch>), ETCD_VERSION (v3.6.16),
-# COREDNS_VERSION (v1.13.2), K8S_NODE_IP (this host's first address), K8S_READY_TIMEOUT (seconds
+# COREDNS_VERSION (v1.13.2), KUBE_ROUTER_VERSION (v2.1.0), K8S_NODE_IP (this host's first address), K8S_READY_TIMEOUT (seconds
 # `up` waits for Ready, 120).
 set -euo pipefail
 
@@ -34,6 +35,10 @@ export PATH="$PATH:/usr/sbin:/sbin"
 K8S_VERSION="${K8S_VERSION:-v1.34.4}"
 ETCD_VERSION="${ETCD_VERSION:-v3.6.16}"
 COREDNS_VERSION="${COREDNS_VERSION:-v1.13.2}"
+# the NetworkPolicy enforcer (its firewall only, beside the bridge CNI and kube-proxy). v2.1.0 is
+# the version the module proxy here serves, with security flaws reported against it: it runs on
+# this throwaway test node only, never in an image or in deploy/.
+KUBE_ROUTER_VERSION="${KUBE_ROUTER_VERSION:-v2.1.0}"
 READY_TIMEOUT="${K8S_READY_TIMEOUT:-120}"
 NODE_NAME=k8s-local
 
@@ -44,7 +49,6 @@ PKI="$K8S/pki"
 CONF="$K8S/conf"
 RUN="$K8S/run"
 LOGS="$K8S/log"
-STAMP="$BIN/.stamp"
 KUBECONFIG_FILE="$K8S/admin.kubeconfig"
 KUBELET_DIR=/var/lib/kubelet-k8s
 CONTAINERD_ROOT="$K8S/containerd"
@@ -54,7 +58,7 @@ NAMESPACE="${K8S_NAMESPACE:-clickstream-vip}"
 CONTAINERD_STATE=/run/containerd-k8s
 CONTAINERD_SOCK="$CONTAINERD_STATE/containerd.sock"
 # order of start; `down` stops in reverse
-COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler containerd kubelet kube-proxy)
+COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler containerd kubelet kube-proxy kube-router)
 
 log() { echo "[local-k8s] $*" >&2; }
 die() { echo "[local-k8s] ERROR: $*" >&2; exit 1; }
@@ -63,12 +67,15 @@ need_root() { (($(id -u) == 0)) || die "$1 needs root (containerd, kubelet, ipta
 
 # ---------------------------------------------------------------- install
 
-stamp_text() { echo "kubernetes=$K8S_VERSION etcd=$ETCD_VERSION coredns=$COREDNS_VERSION"; }
+# one stamp per built component, holding the version it was built at: a second run, or a new
+# version of one of them, builds only what is missing
+built() { [[ -x "$BIN/$1" && "$(cat "$BIN/.stamp-$1" 2>/dev/null)" == "$2" ]]; }
 
 install_containerd() {
-  if command -v containerd >/dev/null 2>&1 && command -v runc >/dev/null 2>&1; then return 0; fi
-  log "apt-get install containerd runc containernetworking-plugins"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y containerd runc containernetworking-plugins >&2 \
+  if command -v containerd >/dev/null 2>&1 && command -v runc >/dev/null 2>&1 \
+    && command -v ipset >/dev/null 2>&1; then return 0; fi
+  log "apt-get install containerd runc containernetworking-plugins ipset"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y containerd runc containernetworking-plugins ipset >&2 \
     || die "apt-get install containerd failed"
 }
 
@@ -125,27 +132,39 @@ build_coredns() {
     && CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -ldflags "-s -w" -o "$BIN/coredns" .) >&2
 }
 
+# kube-router's go.mod has no replace directives: `go install module@version` builds it
+build_kube_router() {
+  GOBIN="$BIN" CGO_ENABLED=0 GOFLAGS=-mod=mod go install -trimpath -ldflags "-s -w" \
+    github.com/cloudnativelabs/kube-router/v2/cmd/kube-router@"$KUBE_ROUTER_VERSION" >&2
+}
+
 cmd_install() {
   install_containerd
-  if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$(stamp_text)" ]]; then
-    log "binaries up to date in ${BIN#"$ROOT"/} ($(stamp_text))"
+  local todo=() t0=$SECONDS c
+  built etcd "$ETCD_VERSION" || todo+=("etcd $ETCD_VERSION")
+  built coredns "$COREDNS_VERSION" || todo+=("coredns $COREDNS_VERSION")
+  built kubelet "$K8S_VERSION" || todo+=("kubernetes $K8S_VERSION")
+  built kube-router "$KUBE_ROUTER_VERSION" || todo+=("kube-router $KUBE_ROUTER_VERSION")
+  if ((${#todo[@]} == 0)); then
+    log "binaries up to date in ${BIN#"$ROOT"/} (kubernetes $K8S_VERSION, etcd $ETCD_VERSION, coredns $COREDNS_VERSION, kube-router $KUBE_ROUTER_VERSION)"
     return 0
   fi
   command -v go >/dev/null 2>&1 || die "the go command builds the cluster; install Go (1.24 or newer)"
-  local t0=$SECONDS
   mkdir -p "$BIN" "$BUILD"
   # a throwaway build cache (~3 GB for a cold build), deleted afterwards
   export GOCACHE="$BUILD/gocache"
   trap 'rm -rf "$GOCACHE"' EXIT
-  log "building $(stamp_text) from the Go module proxy into ${BIN#"$ROOT"/} (first run only: ~10 min)"
-  build_etcd || die "building etcd $ETCD_VERSION failed"
-  log "etcd built ($((SECONDS - t0))s)"
-  build_coredns || die "building coredns $COREDNS_VERSION failed"
-  log "coredns built ($((SECONDS - t0))s)"
-  build_kubernetes || die "building kubernetes $K8S_VERSION failed"
+  log "building ${todo[*]} from the Go module proxy into ${BIN#"$ROOT"/} (Kubernetes: ~10 min)"
+  for c in "${todo[@]}"; do
+    case "$c" in
+      etcd*) build_etcd && echo "$ETCD_VERSION" >"$BIN/.stamp-etcd" ;;
+      coredns*) build_coredns && echo "$COREDNS_VERSION" >"$BIN/.stamp-coredns" ;;
+      kubernetes*) build_kubernetes && echo "$K8S_VERSION" >"$BIN/.stamp-kubelet" ;;
+      kube-router*) build_kube_router && echo "$KUBE_ROUTER_VERSION" >"$BIN/.stamp-kube-router" ;;
+    esac || die "building $c failed"
+    log "$c built ($((SECONDS - t0))s)"
+  done
   rm -rf "$GOCACHE"
-  stamp_text >"$STAMP"
-  log "built in $((SECONDS - t0))s: $(cd "$BIN" && echo *)"
 }
 
 # ---------------------------------------------------------------- up
@@ -293,6 +312,10 @@ component_args() { # name: its command line
     kubelet) echo "$BIN/kubelet --config $CONF/kubelet.yaml --kubeconfig $CONF/kubelet.kubeconfig
       --hostname-override $NODE_NAME --node-ip $ip --root-dir $KUBELET_DIR" ;;
     kube-proxy) echo "$BIN/kube-proxy --config $CONF/kube-proxy.yaml --hostname-override $NODE_NAME" ;;
+    # NetworkPolicy only: pod networking stays the bridge plugin's, Services kube-proxy's
+    kube-router) echo "$BIN/kube-router --kubeconfig $CONF/admin.kubeconfig --hostname-override $NODE_NAME
+      --run-firewall=true --run-router=false --run-service-proxy=false --enable-cni=false
+      --health-port 20244" ;;
   esac
 }
 
@@ -346,6 +369,9 @@ cmd_up() {
   start kube-proxy
   log "waiting for node $NODE_NAME to be Ready"
   wait_for "node $NODE_NAME Ready" "$READY_TIMEOUT" node_ready
+  # kube-router finds its node by name at start: only once the kubelet has registered it
+  start kube-router
+  wait_for kube-router 60 curl -fsS http://127.0.0.1:20244/healthz
   log "node $NODE_NAME Ready ($((SECONDS - t0))s)"
   "$ROOT/scripts/k8s/images.sh" stand-ins
   apply_addons

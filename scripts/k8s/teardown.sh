@@ -18,9 +18,22 @@ shims() { # pids of containerd-shim processes serving our containerd
   pgrep -f "containerd-shim-runc-v2 .*-address $CONTAINERD_SOCK" || true
 }
 
+drop_chains() { # tool table regex: the chains matching, the rules jumping to them, all gone
+  local t="$1" tbl="$2" re="$3" chains c rule
+  chains="$("$t" -t "$tbl" -S 2>/dev/null | awk -v re="$re" '$1 == "-N" && $2 ~ re {print $2}')"
+  [[ -n "$chains" ]] || return 0
+  for c in $chains; do "$t" -t "$tbl" -F "$c" 2>/dev/null || true; done
+  # what is left jumping to them is in other chains (the built-in ones); rules quote comments
+  while read -r rule; do
+    eval "\"\$t\" -t \"\$tbl\" ${rule/#-A/-D}" 2>/dev/null || true
+  done < <("$t" -t "$tbl" -S | awk -v re="$re" '$1 == "-A" { for (i = 1; i < NF; i++) if ($i == "-j" && $(i + 1) ~ re) { print; break } }')
+  for c in $chains; do "$t" -t "$tbl" -X "$c" 2>/dev/null || true; done
+}
+
 cmd_down() {
   local i pid chain t tbl rule m ns r
   # the kubelet first (else it restarts what we kill), then the pods' containers and the rest
+  stop kube-router
   stop kube-proxy
   stop kubelet
   if running containerd && [[ -S "$CONTAINERD_SOCK" ]]; then
@@ -37,7 +50,10 @@ cmd_down() {
   fi
   for ((i = ${#COMPONENTS[@]} - 1; i >= 0; i--)); do stop "${COMPONENTS[i]}"; done
   for pid in $(shims); do kill -9 "$pid" 2>/dev/null || true; done
-  # host changes of kube-proxy and the kubelet
+  # host changes of kube-router (its --cleanup-config leaves its chains here: it panics on the
+  # missing IPVS first), kube-proxy and the kubelet
+  for t in iptables ip6tables; do drop_chains "$t" filter '^KUBE-(ROUTER-|POD-FW-|NWPLCY-)'; done
+  for t in $(ipset list -n 2>/dev/null | grep -E '^(inet6:)?KUBE-(DST|SRC)-'); do ipset destroy "$t" 2>/dev/null || true; done
   [[ -x "$BIN/kube-proxy" ]] && "$BIN/kube-proxy" --cleanup >/dev/null 2>&1 || true
   for t in iptables ip6tables; do
     for chain in KUBE-FIREWALL KUBE-KUBELET-CANARY KUBE-IPTABLES-HINT KUBE-PROXY-CANARY; do

@@ -5,7 +5,8 @@ builds Kubernetes): scripts/local-k8s.sh brings a one-node cluster up, skaffold 
 images and deploys deploy/k8s through the local-k8s profile, and then the deployment is judged as
 a user would: every workload ready with no container restarted (the services wait for their
 brokers instead of crashing), the topics Job complete, the restricted Pod Security level refusing
-a root pod, VIP actions in the RabbitMQ queue inside the cluster equal to the oracle's answer for
+a root pod, the NetworkPolicies enforced (kube-router) on a connection they deny and one they
+allow, VIP actions in the RabbitMQ queue inside the cluster equal to the oracle's answer for
 what the generator wrote, also after a pod of each service was deleted mid-stream. Then
 `skaffold delete` and `down`.
 
@@ -44,7 +45,7 @@ LOGS = ROOT / ".local" / "k8s" / "log"
 def _missing_prerequisite() -> str | None:
     if os.geteuid() != 0:
         return "the local cluster needs root (containerd, kubelet, iptables)"
-    if shutil.which("go") is None and not (ROOT / ".local/k8s/bin/.stamp").exists():
+    if shutil.which("go") is None and not (ROOT / ".local/k8s/bin/.stamp-kubelet").exists():
         return "the go command builds the cluster (scripts/local-k8s.sh install)"
     return None
 
@@ -186,6 +187,54 @@ def test_restricted_pod_security_refuses_a_root_pod(deployed: Cluster) -> None:
     )
     assert refused.returncode != 0
     assert 'violates PodSecurity "restricted:latest"' in refused.stderr, refused.stderr
+
+
+_CONNECT = """
+import socket, sys
+for target in sys.argv[1:]:
+    host, port = target.split(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+        print(target, "open")
+    except OSError as exc:
+        print(target, "refused", type(exc).__name__)
+"""
+
+
+def test_the_network_policies_let_through_only_what_they_allow(deployed: Cluster) -> None:
+    """kube-router enforces deploy/k8s/network-policies.yaml: the generator may reach Kafka and
+    nothing else of the pipeline; the bridge may reach RabbitMQ."""
+    generator = deployed.kubectl(
+        "get", "pods", "-l", "app.kubernetes.io/name=generator", "-o", "name"
+    ).split()[0]
+    seen = deployed.kubectl(
+        "exec",
+        generator,
+        "--",
+        "python",
+        "-c",
+        _CONNECT,
+        "kafka:9092",
+        "rabbitmq:5672",
+        "user-state:8080",
+        "schema-registry:8080",
+    )
+    outcome = dict(line.split(" ", 1) for line in seen.splitlines())
+    assert outcome["kafka:9092"] == "open", seen
+    assert outcome["schema-registry:8080"] == "open", seen
+    assert outcome["rabbitmq:5672"].startswith("refused"), seen
+    assert outcome["user-state:8080"].startswith("refused"), seen
+    bridge = deployed.kubectl(
+        "exec",
+        "rabbit-bridge-0",
+        "--",
+        "python",
+        "-c",
+        _CONNECT,
+        "rabbitmq:5672",
+        "user-state:8080",
+    )
+    assert "rabbitmq:5672 open" in bridge and "user-state:8080 refused" in bridge, bridge
 
 
 def _read_topic(cluster: Cluster, topic: str) -> list[KafkaRow]:
