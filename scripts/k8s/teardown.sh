@@ -31,7 +31,7 @@ drop_chains() { # tool table regex: the chains matching, the rules jumping to th
 }
 
 cmd_down() {
-  local i pid chain t tbl rule m ns r
+  local i pid t tbl m ns
   # the kubelet first (else it restarts what we kill), then the pods' containers and the rest
   stop kube-router
   stop kube-proxy
@@ -56,26 +56,13 @@ cmd_down() {
   for t in $(ipset list -n 2>/dev/null | grep -E '^(inet6:)?KUBE-(DST|SRC)-'); do ipset destroy "$t" 2>/dev/null || true; done
   [[ -x "$BIN/kube-proxy" ]] && "$BIN/kube-proxy" --cleanup >/dev/null 2>&1 || true
   for t in iptables ip6tables; do
-    for chain in KUBE-FIREWALL KUBE-KUBELET-CANARY KUBE-IPTABLES-HINT KUBE-PROXY-CANARY; do
-      for tbl in filter nat mangle; do
-        while "$t" -t "$tbl" -S 2>/dev/null | grep -q -- "-j $chain\$"; do
-          rule="$("$t" -t "$tbl" -S | grep -- "-j $chain\$" | head -1 | sed 's/^-A/-D/')"
-          read -r -a r <<<"$rule"; "$t" -t "$tbl" "${r[@]}" 2>/dev/null || break
-        done
-        "$t" -t "$tbl" -F "$chain" 2>/dev/null || true
-        "$t" -t "$tbl" -X "$chain" 2>/dev/null || true
-      done
+    for tbl in filter nat mangle; do
+      drop_chains "$t" "$tbl" '^KUBE-(FIREWALL|KUBELET-CANARY|IPTABLES-HINT|PROXY-CANARY)$'
     done
   done
   # CNI: the bridge, its veths die with the netns; masquerade chains of the bridge plugin
   ip link del cni0 2>/dev/null || true
-  for chain in $(iptables -t nat -S 2>/dev/null | awk '$1 == "-N" && $2 ~ /^CNI-/ {print $2}'); do
-    while iptables -t nat -S POSTROUTING | grep -q -- "-j $chain\$"; do
-      rule="$(iptables -t nat -S POSTROUTING | grep -- "-j $chain\$" | head -1 | sed 's/^-A/-D/')"
-      read -r -a r <<<"$rule"; iptables -t nat "${r[@]}" 2>/dev/null || break
-    done
-    iptables -t nat -F "$chain" 2>/dev/null || true; iptables -t nat -X "$chain" 2>/dev/null || true
-  done
+  drop_chains iptables nat '^CNI-'
   # mounts under the kubelet's and containerd's directories, deepest first
   for m in $(findmnt -rn -o TARGET | sort -r); do
     [[ "$m" =~ ^($KUBELET_DIR|$CONTAINERD_ROOT|$CONTAINERD_STATE|/var/lib/kubelet|/run/netns/cni-) ]] \
