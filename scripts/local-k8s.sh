@@ -16,11 +16,16 @@
 #                                  first), KUBECONFIG, and the container engine's (DOCKER_HOST)
 #   scripts/local-k8s.sh down      stop all of it and undo its host changes (iptables chains, cni0,
 #                                  mounts, state directories)
+#   scripts/local-k8s.sh volumes   the brokers' volumes offered again, emptied, once their claims
+#                                  were deleted (the local-k8s profile runs it before deploying)
 #   scripts/local-k8s.sh status    whether the cluster answers and the node is Ready (exit 1 if not)
 #
-# Everything lives under .local/k8s (bin, pki, configs, logs, pid files, etcd data, containerd's
-# image store, which outlives `down` so images load once); host state outside it:
-# /var/lib/kubelet-k8s and /run/containerd-k8s, which `down` removes.
+# What is kept lives under .local/k8s (bin, pki, configs, logs, pid files, containerd's image
+# store, which outlives `down` so images load once). What changes while the cluster runs lives
+# outside the repo, which `down` removes: /var/lib/k8s-local (etcd's data, the brokers' volumes),
+# /var/lib/kubelet-k8s and /run/containerd-k8s. Kafka writing its volume inside the repo would
+# keep `skaffold dev`'s file watcher (the whole repo: the images build from its root) busy for
+# ever, and it rebuilds only once the workspace has been quiet for a moment.
 # Needs root (containerd, kubelet, iptables).
 #
 # Environment: K8S_VERSION (v1.34.4; staging modules v0.<minor>.<patch>), ETCD_VERSION (v3.6.16),
@@ -52,7 +57,9 @@ LOGS="$K8S/log"
 KUBECONFIG_FILE="$K8S/admin.kubeconfig"
 KUBELET_DIR=/var/lib/kubelet-k8s
 CONTAINERD_ROOT="$K8S/containerd"
-PV_DIR="$K8S/volumes"
+STATE=/var/lib/k8s-local
+ETCD_DIR="$STATE/etcd"
+PV_DIR="$STATE/volumes"
 # the namespace skaffold.yaml deploys to, whose StatefulSet claims the volumes are bound to
 NAMESPACE="${K8S_NAMESPACE:-clickstream-vip}"
 CONTAINERD_STATE=/run/containerd-k8s
@@ -288,7 +295,7 @@ EOF
 component_args() { # name: its command line
   local ip; ip="$(node_ip)"
   case "$1" in
-    etcd) echo "$BIN/etcd --data-dir $K8S/etcd --listen-client-urls http://127.0.0.1:2379
+    etcd) echo "$BIN/etcd --data-dir $ETCD_DIR --listen-client-urls http://127.0.0.1:2379
       --advertise-client-urls http://127.0.0.1:2379 --listen-peer-urls http://127.0.0.1:2380
       --initial-advertise-peer-urls http://127.0.0.1:2380 --initial-cluster default=http://127.0.0.1:2380
       --listen-metrics-urls http://127.0.0.1:2381" ;;
@@ -380,14 +387,31 @@ cmd_up() {
 }
 
 apply_addons() {
+  kubectl_ apply -f "$ROOT/deploy/k8s-local/coredns.yaml" >/dev/null
+  cmd_volumes
+  wait_for "CoreDNS" 120 kubectl_ -n kube-system rollout status deployment/coredns --timeout 5s
+  log "CoreDNS ready, volumes for $NAMESPACE/data-kafka-0 and data-rabbitmq-0 created"
+}
+
+# The brokers' volumes, bound ahead to their claims (no dynamic provisioner here). A deleted
+# claim (`skaffold delete`, or Ctrl-C ending `skaffold dev`: both delete the namespace) leaves its
+# volume Released, and a Released volume never binds again, so the next deploy would hang Pending.
+# Such a volume is emptied and made anew, as a provisioner's Delete policy gives a new claim an
+# empty volume. Run by `up`, and by the local-k8s profile before each deploy.
+cmd_volumes() {
+  local pv
+  for pv in kafka-0 rabbitmq-0; do
+    if [[ "$(kubectl_ get pv "k8s-local-$pv" -o 'jsonpath={.status.phase}' 2>/dev/null)" == Released ]]; then
+      kubectl_ delete pv "k8s-local-$pv" >/dev/null
+      rm -rf "${PV_DIR:?}/$pv"
+      log "volume $pv: its claim was deleted, so it is emptied for the next deploy"
+    fi
+  done
   mkdir -p "$PV_DIR/kafka-0" "$PV_DIR/rabbitmq-0"
   chown 1000:1000 "$PV_DIR/kafka-0"
   chown 999:999 "$PV_DIR/rabbitmq-0"
-  kubectl_ apply -f "$ROOT/deploy/k8s-local/coredns.yaml" >/dev/null
   sed -e "s|PV_DIR|$PV_DIR|g" -e "s|NAMESPACE|$NAMESPACE|g" "$ROOT/deploy/k8s-local/volumes.yaml" \
     | kubectl_ apply -f - >/dev/null
-  wait_for "CoreDNS" 120 kubectl_ -n kube-system rollout status deployment/coredns --timeout 5s
-  log "CoreDNS ready, volumes for $NAMESPACE/data-kafka-0 and data-rabbitmq-0 created"
 }
 
 cmd_env() {
@@ -422,5 +446,6 @@ case "${1:-}" in
   down) need_root down; cmd_down ;;
   status) cmd_status ;;
   env) cmd_env ;;
-  *) echo "usage: $0 install|up|down|status|env" >&2; exit 2 ;;
+  volumes) need_root volumes; cmd_volumes ;;
+  *) echo "usage: $0 install|up|down|status|env|volumes" >&2; exit 2 ;;
 esac

@@ -84,7 +84,7 @@ cmd_down() {
   fi
   # etcd's data and the brokers' volumes: the next `up` starts a fresh cluster (the PKI and
   # containerd's image store stay)
-  rm -rf "$K8S/etcd" "$PV_DIR"
+  rm -rf "$STATE" "$K8S/etcd" "$K8S/volumes" # (the last two: where earlier versions kept them)
   log "down"
 }
 

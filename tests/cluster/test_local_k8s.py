@@ -7,8 +7,9 @@ a user would: every workload ready with no container restarted (the services wai
 brokers instead of crashing), the topics Job complete, the restricted Pod Security level refusing
 a root pod, the NetworkPolicies enforced (kube-router) on a connection they deny and one they
 allow, VIP actions in the RabbitMQ queue inside the cluster equal to the oracle's answer for
-what the generator wrote, also after a pod of each service was deleted mid-stream. Then
-`skaffold delete` and `down`.
+what the generator wrote, also after a pod of each service was deleted mid-stream. Then the
+developer's loop: `skaffold delete`, `skaffold dev` deploying it all again, a source file of the
+generator added and that service alone rebuilt and rolled out, Ctrl-C; and `down`.
 
 Needs root (containerd, kubelet, iptables) and Go; outside CI a machine without them skips with
 that reason, in CI (CI=true) it fails.
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -148,11 +150,7 @@ def deployed(cluster: Cluster) -> Iterator[Cluster]:
     print(f"skaffold run -p local-k8s: {time.monotonic() - started:.0f}s")
     yield cluster
     cluster.run("skaffold", "delete", "-p", "local-k8s", "--kube-context", "k8s-local")
-    eventually(
-        lambda: NAMESPACE not in cluster.run("kubectl", "get", "namespaces", "-o", "name"),
-        timeout=180,
-        message=lambda: f"namespace {NAMESPACE} still there after skaffold delete",
-    )
+    _namespace_gone(cluster)
 
 
 def test_every_workload_ready_without_a_restart(deployed: Cluster) -> None:
@@ -351,3 +349,73 @@ def _port_open(port: int) -> bool:
     with socket.socket() as probe:
         probe.settimeout(1)
         return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _generator_image(cluster: Cluster) -> str:
+    return cluster.kubectl(
+        "get", "deployment/generator", "-o", "jsonpath={.spec.template.spec.containers[0].image}"
+    )
+
+
+def _namespace_gone(cluster: Cluster) -> None:
+    eventually(
+        lambda: NAMESPACE not in cluster.run("kubectl", "get", "namespaces", "-o", "name"),
+        timeout=180,
+        message=lambda: f"namespace {NAMESPACE} still there after skaffold delete",
+    )
+
+
+def test_skaffold_dev_after_a_delete_redeploys_an_edited_service(deployed: Cluster) -> None:
+    """The developer's loop, from a clean slate: `skaffold delete` (the brokers' claims go with
+    the namespace), then `skaffold dev` deploys it all again (the volumes offered anew), notices a
+    new source file of the generator, rebuilds that image alone, loads it into containerd and
+    rolls the generator out; Ctrl-C deletes it all. Its default file watcher covers the whole
+    repo, so this also guards against the cluster writing inside it: a workspace that is never
+    quiet never triggers a rebuild."""
+    deployed.run("skaffold", "delete", "-p", "local-k8s", "--kube-context", "k8s-local")
+    _namespace_gone(deployed)
+    log = LOGS / "skaffold-dev.log"
+    probe = ROOT / "services" / "generator" / "src" / "clickstream_generator" / "_dev_probe.py"
+    with log.open("w") as sink:
+        dev = subprocess.Popen(
+            [
+                *("skaffold", "dev", "-p", "local-k8s", "--kube-context", "k8s-local"),
+                *("--no-prune", "--port-forward=off"),
+            ],
+            env=deployed.env,
+            cwd=ROOT,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+
+    def watching() -> bool:
+        if dev.poll() is not None:
+            pytest.fail(f"skaffold dev exited {dev.returncode} (log {log})")
+        return "Watching for changes" in log.read_text()
+
+    try:
+        eventually(
+            watching,
+            timeout=900,
+            message=lambda: f"skaffold dev never got to watching (log {log})",
+        )
+        before = _generator_image(deployed)
+        edited = time.monotonic()
+        probe.write_text('"""Written by tests/cluster to see skaffold dev redeploy; deleted."""\n')
+        eventually(
+            lambda: _generator_image(deployed) != before,
+            timeout=300,
+            message=lambda: f"no new generator image deployed after the edit (log {log})",
+        )
+        deployed.kubectl("rollout", "status", "deployment/generator", "--timeout=180s", timeout=240)
+        print(f"skaffold dev: the edit rolled out in {time.monotonic() - edited:.0f}s")
+        assert dev.poll() is None, f"skaffold dev exited {dev.returncode} (log {log})"
+    finally:
+        probe.unlink(missing_ok=True)
+        dev.send_signal(signal.SIGINT)  # Ctrl-C: skaffold dev deletes what it deployed
+        try:
+            dev.wait(180)
+        except subprocess.TimeoutExpired:
+            dev.kill()
+    _namespace_gone(deployed)
