@@ -1,8 +1,9 @@
 """The benchmark suite: `make bench`, or `uv run python -m bench [--quick] [sizes]`.
 
 Sections (all by default, or `--sections enricher,windows,bridge,latency,user-state`):
-  enricher    1. enricher vs a bare copy loop (ceiling) and Quix Streams (peer); 5. 2 replicas;
-              and a py-spy profile of the enricher and user-state under that load
+  enricher    1. enricher vs Kafka's consumer and producer tools (the ceiling), a bare Python
+              copy loop, Kafka Streams and Quix Streams (peers); 5. 2 replicas; and a py-spy
+              profile of the enricher and user-state under that load
   bridge      2. rabbit-bridge vs RabbitMQ PerfTest
   latency     3. click produced -> VipAction received from RabbitMQ, at fixed rates
   user-state  4. restore rate, memory, lookup throughput and latency as the table grows
@@ -34,7 +35,13 @@ import confluent_kafka
 from bench import bridge, enricher, latency, report, user_state, windows
 from bench.common import LOCAL, ROOT, Brokers, Run, attempt, delete_run_topics, say
 from bench.data import Data
-from bench.installs import perf_test_classpath, perf_test_version, quix_versions
+from bench.installs import (
+    kafka_streams_classpath,
+    kafka_streams_version,
+    perf_test_classpath,
+    perf_test_version,
+    quix_versions,
+)
 
 SECTIONS = ("enricher", "windows", "bridge", "latency", "user-state")
 
@@ -146,7 +153,14 @@ def versions(brokers: Brokers, sections: list[str]) -> dict[str, str]:
     jars = sorted((ROOT / ".local" / "kafka" / "lib").glob("kafka-server-*.jar"))
     found["Kafka"] = jars[0].stem.removeprefix("kafka-server-") if jars else "external broker"
     found["RabbitMQ"] = bridge.server_version(brokers.rabbitmq_url)
+    if "enricher" in sections or "bridge" in sections:
+        java = subprocess.run(["java", "-version"], capture_output=True, text=True, check=False)
+        found["Java (Kafka Streams, Kafka's tools, PerfTest)"] = (
+            java.stderr.splitlines()[0] if java.stderr else "?"
+        )
     if "enricher" in sections:
+        kafka_streams_classpath()
+        found["Kafka Streams (peer)"] = kafka_streams_version()
         quix = quix_versions()
         found["Quix Streams (own venv) / its confluent-kafka / librdkafka"] = (
             f"{quix['quixstreams']} / {quix['confluent-kafka']} / {quix['librdkafka']}"
@@ -154,8 +168,6 @@ def versions(brokers: Brokers, sections: list[str]) -> dict[str, str]:
     if "bridge" in sections:
         perf_test_classpath()
         found["RabbitMQ PerfTest"] = perf_test_version()
-        java = subprocess.run(["java", "-version"], capture_output=True, text=True, check=False)
-        found["Java (PerfTest)"] = java.stderr.splitlines()[0] if java.stderr else "?"
     return found
 
 

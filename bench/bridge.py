@@ -17,18 +17,20 @@ import pika.exceptions
 
 from bench.common import (
     Run,
-    Throughput,
     attempt,
-    broker_pids,
     create_topics,
-    exited_check,
     preload,
     say,
-    stop,
 )
-from bench.common import watch_progress as watch
 from bench.data import Data, vip_action_pairs
 from bench.installs import perf_test_classpath
+from bench.timing import (
+    Throughput,
+    broker_pids,
+    exited_check,
+    stop,
+)
+from bench.timing import watch_progress as watch
 from tests.support.services import Service
 
 TIMEOUT = 1800.0  # failure guard only

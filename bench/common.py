@@ -1,5 +1,5 @@
-"""What every benchmark shares: broker addresses, fresh names, a quiet machine, Kafka data, the
-group-offset watcher that times a consumer, process CPU and memory, and small statistics."""
+"""What every benchmark shares: broker addresses, fresh names, a quiet machine, Kafka data and
+small statistics. Timing a consumer is bench/timing.py."""
 
 from __future__ import annotations
 
@@ -8,12 +8,11 @@ import math
 import os
 import re
 import statistics
-import subprocess
 import sys
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,7 +29,6 @@ from confluent_kafka.admin import AdminClient, NewTopic
 ROOT = Path(__file__).resolve().parent.parent
 LOCAL = ROOT / ".local" / "bench"
 PARTITIONS = 4
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def say(message: str) -> None:
@@ -233,166 +231,6 @@ def wait_group_stable(brokers: Brokers, group: str, members: int, timeout: float
         if time.monotonic() > deadline:
             raise TimeoutError(f"group {group} not stable with {members} members in {timeout}s")
         time.sleep(0.5)
-
-
-# ------------------------------------------------------------------- processes and timing
-
-
-def broker_pids(*names: str) -> dict[str, list[int]]:
-    """The local Kafka and RabbitMQ (scripts/brokers.sh's pid files), when the run uses them, so
-    the CPU they spend in a measured window shows beside the client's: all share 2 cores."""
-    found: dict[str, list[int]] = {}
-    for name, pid_file in (
-        ("kafka", ROOT / ".local" / "kafka" / "kafka.pid"),
-        ("rabbitmq", ROOT / ".local" / "rabbitmq" / "rabbit.pid"),
-    ):
-        if name not in names:
-            continue
-        try:
-            pid = int(pid_file.read_text().strip())
-            cpu_seconds(pid)
-        except (OSError, ValueError):
-            continue
-        found[name] = [pid]
-    return found
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (librdkafka's threads included)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-
-
-def memory_kb(pid: int, key: str = "VmRSS") -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(key + ":"):
-            return int(line.split()[1])
-    raise RuntimeError(f"no {key} for pid {pid}")
-
-
-@dataclass
-class Throughput:
-    """Records completed between two observed moments, and the CPU each process group spent."""
-
-    records: int
-    seconds: float
-    cpu: dict[str, float]
-
-    @property
-    def rate(self) -> float:
-        return self.records / self.seconds if self.seconds > 0 else 0.0
-
-    def as_dict(self) -> dict[str, object]:
-        return {
-            "records": self.records,
-            "seconds": round(self.seconds, 3),
-            "rate": round(self.rate, 1),
-            # CPU seconds per second of the window: 1.0 is one core busy all the time.
-            "cores": {name: round(cpu / self.seconds, 2) for name, cpu in self.cpu.items()},
-        }
-
-
-Pids = Mapping[str, Sequence[int]]
-
-
-def _cpu(pids: Pids) -> dict[str, float]:
-    return {name: sum(cpu_seconds(p) for p in group) for name, group in pids.items()}
-
-
-def watch_progress(
-    progress: Callable[[], int],
-    total: int,
-    *,
-    pids: Pids,
-    alive: Callable[[], None],
-    timeout: float,
-    what: str,
-    interval: float = 0.1,
-) -> Throughput:
-    """Time a consumer by its progress: from the first moment any is seen to the moment all
-    `total` are. Both ends are real progress events (a commit, a queue depth), so startup
-    (group join, JVM start) is left out and only the steady processing is timed."""
-    deadline = time.monotonic() + timeout
-    first: tuple[float, int, dict[str, float]] | None = None
-    done = 0
-    last_report = time.monotonic()
-    while True:
-        alive()
-        done = progress()
-        now = time.monotonic()
-        if first is None and done > 0:
-            first = (now, done, _cpu(pids))
-        if done >= total:
-            break
-        if now > deadline:
-            raise TimeoutError(f"{what}: {done} of {total} after {timeout:.0f}s")
-        if now - last_report > 15:
-            say(f"{what}: {done:,} of {total:,}")
-            last_report = now
-        time.sleep(interval)
-    assert first is not None
-    started, already, cpu_start = first
-    cpu_end = _cpu(pids)
-    return Throughput(
-        done - already, now - started, {n: cpu_end[n] - cpu_start[n] for n in cpu_end}
-    )
-
-
-class CommittedOffsets:
-    """The offsets a consumer group committed on a topic, read from outside the group."""
-
-    def __init__(self, brokers: Brokers, group: str, topic: str) -> None:
-        self._consumer = Consumer(
-            {"bootstrap.servers": brokers.bootstrap, "group.id": group, "enable.auto.commit": False}
-        )
-        partitions = self._consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        self._partitions = [TopicPartition(topic, p) for p in sorted(partitions)]
-
-    def total(self) -> int:
-        result = self._consumer.committed(self._partitions, timeout=10)
-        return sum(tp.offset for tp in result if tp.offset > 0)
-
-    def close(self) -> None:
-        self._consumer.close()
-
-
-def time_group(
-    run: Run,
-    group: str,
-    topic: str,
-    total: int,
-    *,
-    pids: Pids,
-    alive: Callable[[], None],
-    timeout: float,
-    what: str,
-) -> Throughput:
-    committed = CommittedOffsets(run.brokers, group, topic)
-    try:
-        return watch_progress(
-            committed.total, total, pids=pids, alive=alive, timeout=timeout, what=what
-        )
-    finally:
-        committed.close()
-
-
-def exited_check(process: subprocess.Popen[bytes], log: Path, what: str) -> Callable[[], None]:
-    def check() -> None:
-        if process.poll() is not None:
-            tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
-            raise RuntimeError(f"{what} exited with {process.returncode}; log:\n{tail}")
-
-    return check
-
-
-def stop(process: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
 
 
 def attempt(results: dict[str, Any], key: str, measure: Callable[[], Any]) -> None:

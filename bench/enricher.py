@@ -1,5 +1,6 @@
-"""Sections 1 and 5: enricher throughput against its ceiling and its peer, and with 2 replicas;
-then a py-spy profile of the enricher and user-state under the same load.
+"""Sections 1 and 5: enricher throughput against the broker's ceiling (bench/ceilings.py) and
+its peers (bench/enricher_peers.py), and with 2 replicas; then a py-spy profile of the enricher
+and user-state under the same load.
 
 All read the same preloaded click topic (4 partitions) with a fresh consumer group each, and are
 timed the same way: by the group's committed offsets, from the first commit seen to the one that
@@ -8,7 +9,6 @@ covers the whole topic.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 import time
@@ -16,26 +16,26 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from bench.ceilings import measure_consumer_tool, measure_producer_tool, measure_python_copy
 from bench.common import (
     LOCAL,
     ROOT,
-    CommittedOffsets,
     Run,
-    Throughput,
     attempt,
-    broker_pids,
-    create_topics,
     end_offsets,
-    exited_check,
     say,
-    stop,
-    time_group,
     user_state_env,
     wait_group_stable,
 )
 from bench.data import Data
-from bench.installs import quix_python
+from bench.enricher_peers import measure_kafka_streams, measure_quix
 from bench.profile import collapse_report
+from bench.timing import (
+    CommittedOffsets,
+    Throughput,
+    broker_pids,
+    time_group,
+)
 from tests.support.services import Service
 
 TIMEOUT = 1800.0  # a failure guard only: a run far slower than this is broken, not slow
@@ -139,72 +139,6 @@ def measure_enricher(
     return result, sum(end_offsets(run.brokers, run.name(f"{group}-vip-action")).values())
 
 
-def measure_ceiling(run: Run, clicks: str, total: int) -> tuple[Throughput, int]:
-    run.quiet("ceiling")
-    output = run.name("ceiling-copy")
-    create_topics(run.brokers, [output])
-    log = run.log_dir / "ceiling.log"
-    with log.open("ab") as sink:
-        process = subprocess.Popen(
-            [
-                *(sys.executable, "-m", "bench.ceiling_copy", "--bootstrap", run.brokers.bootstrap),
-                *("--topic", clicks, "--output", output, "--group", run.name("ceiling")),
-            ],
-            cwd=ROOT,
-            stdout=sink,
-            stderr=sink,
-        )
-    try:
-        result = time_group(
-            run,
-            run.name("ceiling"),
-            clicks,
-            total,
-            pids={"ceiling": [process.pid], **broker_pids("kafka")},
-            alive=exited_check(process, log, "ceiling_copy"),
-            timeout=TIMEOUT,
-            what="ceiling",
-        )
-    finally:
-        stop(process)
-    return result, sum(end_offsets(run.brokers, output).values())
-
-
-def measure_quix(run: Run, clicks: str, users: str, total: int) -> tuple[Throughput, int]:
-    python = quix_python()
-    run.quiet("quix")
-    output = run.name("quix-vip-action")
-    create_topics(run.brokers, [output])
-    log = run.log_dir / "quix.log"
-    state_dir = LOCAL / "quix-state" / run.run_id
-    with log.open("ab") as sink:
-        process = subprocess.Popen(
-            [
-                *(str(python), str(ROOT / "bench" / "peers" / "quix_enricher.py")),
-                *("--bootstrap", run.brokers.bootstrap, "--clicks", clicks, "--users", users),
-                *("--output", output, "--group", run.name("quix"), "--state-dir", str(state_dir)),
-            ],
-            cwd=ROOT,
-            stdout=sink,
-            stderr=sink,
-        )
-    try:
-        result = time_group(
-            run,
-            run.name("quix"),
-            clicks,
-            total,
-            pids={"quix": [process.pid], **broker_pids("kafka")},
-            alive=exited_check(process, log, "quix_enricher"),
-            timeout=TIMEOUT,
-            what="quix",
-        )
-    finally:
-        stop(process)
-        shutil.rmtree(state_dir, ignore_errors=True)
-    return result, sum(end_offsets(run.brokers, output).values())
-
-
 def profile(run: Run, clicks: str, user_state: Service, seconds: float) -> dict[str, Any]:
     """py-spy on the enricher (main thread, waits included) and user-state (GIL holders only)
     while the enricher works through the click topic with a fresh group."""
@@ -285,9 +219,14 @@ def run_section(
         return {**timing.as_dict(), "outputs": outputs}
 
     try:
+        # the ceilings and the peers beside the enricher, one after another on the same topic
+        attempt(results, "consumer_tool", lambda: measure_consumer_tool(run, clicks_topic, clicks))
         attempt(
-            results, "ceiling", lambda: entry("ceiling", measure_ceiling(run, clicks_topic, clicks))
+            results,
+            "producer_tool",
+            lambda: measure_producer_tool(run, data, users, clicks),
         )
+        attempt(results, "ceiling", lambda: measure_python_copy(run, clicks_topic, clicks))
         attempt(
             results,
             "enricher_x1",
@@ -295,12 +234,12 @@ def run_section(
                 "enricher x1", measure_enricher(run, clicks_topic, clicks, user_state, 1)
             ),
         )
-        # The peer right after the enricher it is compared with.
         attempt(
             results,
-            "quix",
-            lambda: entry("quix", measure_quix(run, clicks_topic, users_topic, clicks)),
+            "kafka_streams",
+            lambda: measure_kafka_streams(run, clicks_topic, users_topic, clicks),
         )
+        attempt(results, "quix", lambda: measure_quix(run, clicks_topic, users_topic, clicks))
         attempt(results, "enricher_avro_x1", lambda: avro_entry(run, data, users, clicks, entry))
 
         def two_replicas() -> dict[str, Any]:
@@ -312,10 +251,13 @@ def run_section(
 
         attempt(results, "enricher_x2", two_replicas)
         if profile_seconds > 0:
+            # Only while there is work: sampling past the topic's end profiles idle polls.
+            timed = results.get("enricher_x1", {}).get("seconds")
+            seconds = min(profile_seconds, 0.8 * timed) if timed else profile_seconds
             attempt(
                 results,
                 "profile",
-                lambda: profile(run, clicks_topic, user_state, profile_seconds),
+                lambda: profile(run, clicks_topic, user_state, seconds),
             )
     finally:
         user_state.terminate()

@@ -26,17 +26,19 @@ from bench.common import (
     ROOT,
     Run,
     attempt,
-    exited_check,
     log_seconds,
-    memory_kb,
     percentile,
     say,
-    stop,
     user_state_env,
 )
 from bench.data import Data
 from bench.enricher import TIMEOUT
 from bench.profile import collapse_report
+from bench.timing import (
+    exited_check,
+    memory_kb,
+    stop,
+)
 from tests.support.services import Service, free_port
 
 BATCH = 1000

@@ -15,17 +15,19 @@ from clickstream_common.contracts import encode_json
 from bench.common import (
     ROOT,
     Run,
-    Throughput,
     attempt,
-    broker_pids,
     create_topics,
     iso_millis,
-    memory_kb,
     preload,
     say,
-    time_group,
 )
 from bench.data import Data, vip_action_pairs
+from bench.timing import (
+    Throughput,
+    broker_pids,
+    memory_kb,
+    time_group,
+)
 from tests.support.eventually import eventually
 from tests.support.services import Service
 

@@ -22,6 +22,7 @@ from clickstream_common.contracts import (
     Click,
     User,
     decode_click,
+    decode_click_strictly,
     decode_user,
     encode_json,
     parse_event_time,
@@ -170,12 +171,20 @@ def check_user(user: User | None, rec: Record) -> None:
 
 
 def decode_click_checked(rec: Record) -> None:
+    """Also holds decode_click's msgspec fast path to the strict checks: the same click, or the
+    same refusal with the same reason."""
+    try:
+        strict: Click | str = decode_click_strictly(rec)
+    except BadRecord as exc:
+        strict = str(exc)
     try:
         click = decode_click(rec)
     except BadRecord as exc:
         check_reason(rec, exc)
+        assert strict == str(exc)
     else:
         check_click(click, rec)
+        assert strict == click
 
 
 def decode_user_checked(rec: Record) -> None:

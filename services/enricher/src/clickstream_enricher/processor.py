@@ -46,6 +46,7 @@ from clickstream_enricher.lookahead import Lookahead, PendingLookup
 from clickstream_enricher.offsets import OffsetTracker
 from clickstream_enricher.pending import PendingClick, PendingClicks
 from clickstream_enricher.query import CompiledQuery
+from clickstream_enricher.rows import LazyRow
 
 log = get_logger(__name__)
 
@@ -341,7 +342,7 @@ class ClickProcessor:
         expired: bool = False,
     ) -> None:
         user = match.user.as_row() if match.user is not None else None
-        row = self._query.evaluate(click.as_row(), user)
+        row = self._query.evaluate(LazyRow(click.as_row), user)
         if row is not None:
             value = {"event_id": event_id(record.topic, record.partition, record.offset), **row}
             try:
