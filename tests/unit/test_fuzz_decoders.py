@@ -257,3 +257,18 @@ def test_a_click_that_decodes_is_the_one_that_was_sent(obj):
     # A null event_time is an absent one: the record's timestamp stands in for both.
     sent = obj.get("event_time")
     assert click.event_time_ms == (1_700_000_000_000 if sent is None else sent)
+
+
+def test_a_valid_json_click_takes_the_fast_path_in_the_json_format(monkeypatch):
+    """The enricher reads through the JSON format object, not JSON_OBJECTS itself: a well-formed
+    click must still be decoded by msgspec alone (the strict path made to fail here)."""
+    import clickstream_common.contracts as contracts
+    from clickstream_common.formats import JSON
+
+    def refuse(*args: object, **kwargs: object) -> Click:
+        raise AssertionError("the strict path ran for a valid click")
+
+    monkeypatch.setattr(contracts, "decode_click_strictly", refuse)
+    value = b'{"user_id":"u1","page":3,"action":"view","device":"mobile","agent":"a"}'
+    click = decode_click(record(b"u1", value), reader=JSON)
+    assert click == Click("u1", 3, "view", "mobile", "a", click.event_time_ms)

@@ -218,7 +218,7 @@ def decode_click(
     """
     value = record.value
     if (
-        reader is JSON_OBJECTS
+        type(reader).read is JsonObjects.read  # the JSON wire form (the JSON format is one too)
         and record.key is not None
         and value is not None
         and len(value) <= max_bytes
