@@ -15,13 +15,17 @@ from bench.timing import broker_pids, running, time_group
 TIMEOUT = 1800.0  # a failure guard only
 
 
-def measure_kafka_streams(run: Run, clicks: str, users: str, total: int) -> dict[str, Any]:
+def measure_kafka_streams(
+    run: Run, clicks: str, users: str, total: int, round_: int = 0
+) -> dict[str, Any]:
+    """Each `round_` is a new application (group, output topic, state) of its own."""
     classpath = kafka_streams_classpath()
     run.quiet("kafka streams")
-    output = run.name("kstreams-vip-action")
+    suffix = f"-r{round_}" if round_ else ""
+    output = run.name(f"kstreams-vip-action{suffix}")
     create_topics(run.brokers, [output])
-    group = run.name("kstreams")
-    state_dir = LOCAL / "kstreams-state" / run.run_id
+    group = run.name(f"kstreams{suffix}")
+    state_dir = LOCAL / "kstreams-state" / f"{run.run_id}{suffix}"
     command = [
         *("java", "-Xmx1g", "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn"),
         *("-cp", classpath, "VipJoin", "--bootstrap", run.brokers.bootstrap),

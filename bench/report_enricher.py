@@ -105,6 +105,15 @@ def enricher_section(section: Any) -> list[str]:
         "(Confluent wire format, schema from the run's registry) and writes Avro VipActions, "
         "against a user-state that loaded the same users from an Avro topic.",
     ]
+    for key, what in (("enricher_x1", "The enricher"), ("kafka_streams", "Kafka Streams")):
+        entry = ok(enricher.get(key))
+        if entry and entry.get("rounds"):
+            rates = ", ".join(num(r) if r is not None else "failed" for r in entry["rounds"])
+            out += [
+                "",
+                f"{what}, 1 replica: the median of "
+                f"{len(entry['rounds'])} rounds run in turn with the other (clicks/s: {rates}).",
+            ]
     for key, what in (("consumer_tool", "consumer"), ("producer_tool", "producer")):
         tool = ok(enricher.get(key))
         if tool and tool.get("own_summary"):

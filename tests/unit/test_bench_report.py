@@ -57,3 +57,13 @@ def test_the_section_shows_cpu_per_million_and_a_failed_peer_with_its_reason() -
     streams = next(line for line in text.splitlines() if "Kafka Streams, KStream" in line)
     assert "| 0.75 |" in streams and "**8.0** (+ kafka 1.5)" in streams
     assert "failed: RuntimeError: quix_enricher exited with 1" in text
+
+
+def test_the_headline_pair_is_reported_as_its_median_round() -> None:
+    from bench.enricher import median_round
+
+    rounds = [{"rate": 70.0}, {"rate": 50.0}, {"rate": 60.0}]
+    assert median_round(rounds) == {"rate": 60.0, "rounds": [70.0, 50.0, 60.0]}
+    failed = {"error": "RuntimeError: exited"}
+    assert median_round([failed, {"rate": 50.0}, {"rate": 60.0}])["rate"] == 50.0
+    assert median_round([failed, failed]) == failed
