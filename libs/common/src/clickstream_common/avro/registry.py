@@ -9,7 +9,7 @@ Only an answer ("no such schema id", "incompatible") is final.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol, TypeVar
+from typing import NoReturn, Protocol, TypeVar
 
 import structlog
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
@@ -33,6 +33,14 @@ _UNAVAILABLE_STATUS = frozenset({-1, 408, 429, 500, 502, 503, 504})
 # Confluent's (and Apicurio's) "schema not found"; the library's in-memory client says 40400. A
 # bare 404 (no error code: a wrong URL, a proxy) is no answer about the schema.
 _SCHEMA_NOT_FOUND = frozenset({40403, 40400})
+
+
+# Re-registrations tried while the registry answers "already exists" for a schema it holds.
+_SETTLE_ATTEMPTS = 30
+
+
+def _still_settling(error: SchemaRegistryError) -> bool:
+    return error.http_status_code == 409 and "already exists" in str(error.error_message)
 
 
 class Stopping(Protocol):
@@ -92,18 +100,28 @@ class SchemaRegistry:
         """Register `text` under `subject` (a no-op when it is already there) and set the
         subject's compatibility rule. Raises `IncompatibleSchema` if the registry refuses it."""
         schema = Schema(text, "AVRO")
-        try:
-            schema_id = self._call(lambda: self._client.register_schema(subject, schema))
-        except SchemaRegistryError as exc:
-            if exc.http_status_code in (409, 422):
-                raise IncompatibleSchema(
-                    f"the schema registry at {self.url} refused the schema for subject "
-                    f"{subject}: {exc.error_message} (HTTP {exc.http_status_code}); a new "
-                    f"version must be {compatibility} compatible with the registered ones"
-                ) from None
-            raise
+        for attempt in range(1, _SETTLE_ATTEMPTS + 1):
+            try:
+                schema_id = self._call(lambda: self._client.register_schema(subject, schema))
+                break
+            except SchemaRegistryError as exc:
+                if not _still_settling(exc) or attempt == _SETTLE_ATTEMPTS:
+                    self._refused(subject, compatibility, exc)
+                # Apicurio (KafkaSQL) just restarted and still replaying its journal refuses a
+                # schema it holds with "already exists"; once settled it answers with the id.
+                log.info("schema registry still settling, registering again", subject=subject)
+                self._pause(1.0)
         self._call(lambda: self._client.set_compatibility(subject, compatibility))
         return int(schema_id)
+
+    def _refused(self, subject: str, compatibility: str, exc: SchemaRegistryError) -> NoReturn:
+        if exc.http_status_code in (409, 422):
+            raise IncompatibleSchema(
+                f"the schema registry at {self.url} refused the schema for subject "
+                f"{subject}: {exc.error_message} (HTTP {exc.http_status_code}); a new "
+                f"version must be {compatibility} compatible with the registered ones"
+            ) from None
+        raise exc
 
     def _call(self, request: Callable[[], T], *, bare_404_waits: bool = True) -> T:
         """`request`'s answer, waiting for as long as the registry cannot be reached."""
