@@ -301,7 +301,12 @@ def add_health_routes(
 def _listen(host: str, port: int) -> socket.socket:
     """Bound before the server thread starts: a port already taken fails the service's start."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    return socket.create_server((host, port), family=family, backlog=2048)
+    server = socket.create_server((host, port), family=family, backlog=2048)
+    # Inherited by every accepted connection. uvicorn writes an answer's headers and its body
+    # separately; with Nagle's algorithm the body waited for the client's delayed ACK of the
+    # headers: 44 ms per lookup in user-state, most of a click's way to RabbitMQ.
+    server.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return server
 
 
 class HttpServer:
