@@ -19,16 +19,16 @@ from typing import Any
 from bench.common import LOCAL, ROOT, Run, create_topics, end_offsets, say
 from bench.data import Data, click_pairs
 from bench.timing import (
+    TIMEOUT,
     EndOffsets,
     Throughput,
     broker_pids,
     running,
-    time_group,
+    time_command,
     watch_progress,
 )
 
 KAFKA_LIB = ROOT / ".local" / "kafka" / "lib"
-TIMEOUT = 1800.0  # a failure guard only
 PAYLOADS = 10_000  # distinct click values the producer tool picks from
 
 
@@ -51,20 +51,14 @@ def measure_consumer_tool(run: Run, clicks: str, total: int) -> dict[str, Any]:
         *("--bootstrap-server", run.brokers.bootstrap, "--topic", clicks, "--group", group),
         *("--messages", str(total), "--consumer.config", str(config), "--timeout", "60000"),
     )
-    log = run.log_dir / "consumer-perf.log"
-    with running(command, log, "kafka consumer perf tool", may_finish=True) as (process, alive):
-        timing = time_group(
-            run,
-            group,
-            clicks,
-            total,
-            pids={"consumer tool": [process.pid], **broker_pids("kafka")},
-            alive=alive,
-            timeout=TIMEOUT,
-            what="kafka consumer tool",
-        )
-        process.wait(60)
-    return {**_entry("kafka consumer tool", timing, total), "own_summary": _last_csv(log)}
+    timing = time_command(
+        run, command, what="consumer tool", log_name="consumer-perf.log", group=group,
+        topic=clicks, total=total, may_finish=True,
+    )  # fmt: skip
+    return {
+        **_entry("kafka consumer tool", timing, total),
+        "own_summary": _last_csv(run.log_dir / "consumer-perf.log"),
+    }
 
 
 def measure_producer_tool(run: Run, data: Data, users: int, total: int) -> dict[str, Any]:
@@ -121,17 +115,10 @@ def measure_python_copy(run: Run, clicks: str, total: int) -> dict[str, Any]:
         *(sys.executable, "-m", "bench.ceiling_copy", "--bootstrap", run.brokers.bootstrap),
         *("--topic", clicks, "--output", output, "--group", group),
     ]
-    with running(command, run.log_dir / "ceiling.log", "ceiling_copy") as (process, alive):
-        timing = time_group(
-            run,
-            group,
-            clicks,
-            total,
-            pids={"python copy": [process.pid], **broker_pids("kafka")},
-            alive=alive,
-            timeout=TIMEOUT,
-            what="python copy",
-        )
+    timing = time_command(
+        run, command, what="python copy", log_name="ceiling.log", group=group, topic=clicks,
+        total=total,
+    )  # fmt: skip
     return _entry("python copy", timing, sum(end_offsets(run.brokers, output).values()))
 
 

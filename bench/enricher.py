@@ -31,6 +31,7 @@ from bench.data import Data
 from bench.enricher_peers import measure_kafka_streams, measure_quix
 from bench.profile import collapse_report
 from bench.timing import (
+    TIMEOUT,
     CommittedOffsets,
     Throughput,
     broker_pids,
@@ -38,7 +39,6 @@ from bench.timing import (
 )
 from tests.support.services import Service
 
-TIMEOUT = 1800.0  # a failure guard only: a run far slower than this is broken, not slow
 ROUNDS = 3
 
 

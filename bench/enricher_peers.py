@@ -10,9 +10,7 @@ from typing import Any
 
 from bench.common import LOCAL, ROOT, Run, create_topics, end_offsets, say
 from bench.installs import kafka_streams_classpath, quix_python
-from bench.timing import broker_pids, running, time_group
-
-TIMEOUT = 1800.0  # a failure guard only
+from bench.timing import time_command
 
 
 def measure_kafka_streams(
@@ -33,20 +31,11 @@ def measure_kafka_streams(
         *("--group", group, "--state-dir", str(state_dir)),
     ]
     try:
-        with running(command, run.log_dir / "kafka-streams.log", "Kafka Streams") as (
-            process,
-            alive,
-        ):
-            timing = time_group(
-                run,
-                group,  # Kafka Streams' application.id is its consumer group
-                clicks,
-                total,
-                pids={"kafka streams": [process.pid], **broker_pids("kafka")},
-                alive=alive,
-                timeout=TIMEOUT,
-                what="kafka streams",
-            )
+        # Kafka Streams' application.id is its consumer group
+        timing = time_command(
+            run, command, what="kafka streams", log_name="kafka-streams.log", group=group,
+            topic=clicks, total=total,
+        )  # fmt: skip
     finally:
         shutil.rmtree(state_dir, ignore_errors=True)
     return _entry("kafka streams", timing.as_dict(), sum(end_offsets(run.brokers, output).values()))
@@ -65,17 +54,9 @@ def measure_quix(run: Run, clicks: str, users: str, total: int) -> dict[str, Any
         *("--output", output, "--group", group, "--state-dir", str(state_dir)),
     ]
     try:
-        with running(command, run.log_dir / "quix.log", "quix_enricher") as (process, alive):
-            timing = time_group(
-                run,
-                group,
-                clicks,
-                total,
-                pids={"quix": [process.pid], **broker_pids("kafka")},
-                alive=alive,
-                timeout=TIMEOUT,
-                what="quix",
-            )
+        timing = time_command(
+            run, command, what="quix", log_name="quix.log", group=group, topic=clicks, total=total
+        )
     finally:
         shutil.rmtree(state_dir, ignore_errors=True)
     return _entry("quix", timing.as_dict(), sum(end_offsets(run.brokers, output).values()))

@@ -38,7 +38,8 @@ from bench.common import (
     summary_ms,
 )
 from bench.data import Data
-from bench.enricher import TIMEOUT, start_user_state
+from bench.enricher import start_user_state
+from bench.timing import TIMEOUT
 from tests.support.services import Service
 
 WARMUP_SECONDS = 3.0

@@ -17,6 +17,7 @@ from confluent_kafka import Consumer, TopicPartition
 from bench.common import ROOT, Brokers, Run, say
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+TIMEOUT = 1800.0  # a failure guard only: a run far slower than this is broken, not slow
 
 
 def broker_pids(*names: str) -> dict[str, list[int]]:
@@ -225,3 +226,33 @@ def stop(process: subprocess.Popen[bytes], timeout: float = 60) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(10)
+
+
+def time_command(
+    run: Run,
+    command: Sequence[str],
+    *,
+    what: str,
+    log_name: str,
+    group: str,
+    topic: str,
+    total: int,
+    may_finish: bool = False,
+) -> Throughput:
+    """Run a consumer process (a peer, a ceiling) and time it by its group's commits on `topic`;
+    its CPU and Kafka's are measured over the same window. With `may_finish`, a tool that stops
+    by itself after its last record, it is also waited for."""
+    with running(command, run.log_dir / log_name, what, may_finish=may_finish) as (process, alive):
+        timing = time_group(
+            run,
+            group,
+            topic,
+            total,
+            pids={what: [process.pid], **broker_pids("kafka")},
+            alive=alive,
+            timeout=TIMEOUT,
+            what=what,
+        )
+        if may_finish:
+            process.wait(60)
+    return timing

@@ -32,9 +32,9 @@ from bench.common import (
     user_state_env,
 )
 from bench.data import Data
-from bench.enricher import TIMEOUT
 from bench.profile import collapse_report
 from bench.timing import (
+    TIMEOUT,
     exited_check,
     memory_kb,
     stop,
