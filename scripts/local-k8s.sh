@@ -414,8 +414,12 @@ cmd_volumes() {
     | kubectl_ apply -f - >/dev/null
 }
 
+# SKAFFOLD_TRIGGER=polling: skaffold's default `notify` trigger watches the whole repo and fires
+# only after a second with no change anywhere in it, and the brokers of `make run` / `make test`
+# keep their data in .local, where Kafka's controller appends to its metadata log every 500 ms:
+# an edit would never be picked up. Polling checks only the files the images copy, once a second.
 cmd_env() {
-  echo "export PATH=$BIN:$ROOT/.local/go/bin:\$PATH SKAFFOLD_UPDATE_CHECK=false"
+  echo "export PATH=$BIN:$ROOT/.local/go/bin:\$PATH SKAFFOLD_UPDATE_CHECK=false SKAFFOLD_TRIGGER=polling"
   echo "export KUBECONFIG=$KUBECONFIG_FILE"
   "$ROOT/scripts/container-engine.sh" env
 }

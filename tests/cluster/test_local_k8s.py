@@ -369,9 +369,10 @@ def test_skaffold_dev_after_a_delete_redeploys_an_edited_service(deployed: Clust
     """The developer's loop, from a clean slate: `skaffold delete` (the brokers' claims go with
     the namespace), then `skaffold dev` deploys it all again (the volumes offered anew), notices a
     new source file of the generator, rebuilds that image alone, loads it into containerd and
-    rolls the generator out; Ctrl-C deletes it all. Its default file watcher covers the whole
-    repo, so this also guards against the cluster writing inside it: a workspace that is never
-    quiet never triggers a rebuild."""
+    rolls the generator out; Ctrl-C deletes it all. With the env `scripts/local-k8s.sh` prints
+    (SKAFFOLD_TRIGGER=polling): skaffold's default notify trigger waits for a quiet second in the
+    whole repo, which the brokers of `make test`, running meanwhile with their data in .local,
+    never give it (CI saw this edit never redeployed)."""
     deployed.run("skaffold", "delete", "-p", "local-k8s", "--kube-context", "k8s-local")
     _namespace_gone(deployed)
     log = LOGS / "skaffold-dev.log"
