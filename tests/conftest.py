@@ -41,14 +41,21 @@ def topic_name() -> Callable[[str], str]:
 
 @pytest.fixture
 def new_topic(brokers: Any) -> Callable[..., str]:
-    """`new_topic(partitions=1, *, name=None, prefix="it", compact=False)`: create a topic (a
-    fresh name unless given) and return its name. Topics are left behind, like the services'
-    own: their names are never used again."""
+    """`new_topic(partitions=1, *, name=None, prefix="it", compact=False, config=None)`: create
+    a topic (a fresh name unless given) and return its name. Topics are left behind, like the
+    services' own: their names are never used again."""
 
     def create(
-        partitions: int = 1, *, name: str | None = None, prefix: str = "it", compact: bool = False
+        partitions: int = 1,
+        *,
+        name: str | None = None,
+        prefix: str = "it",
+        compact: bool = False,
+        config: dict[str, str] | None = None,
     ) -> str:
-        return create_topic(brokers.kafka, name or fresh_name(prefix), partitions, compact=compact)
+        return create_topic(
+            brokers.kafka, name or fresh_name(prefix), partitions, compact=compact, config=config
+        )
 
     return create
 

@@ -26,9 +26,16 @@ def admin(bootstrap: str) -> AdminClient:
     return AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
 
 
-def create_topic(bootstrap: str, name: str, partitions: int = 1, *, compact: bool = False) -> str:
+def create_topic(
+    bootstrap: str,
+    name: str,
+    partitions: int = 1,
+    *,
+    compact: bool = False,
+    config: dict[str, str] | None = None,
+) -> str:
     """Create `name` with `partitions` partitions (it must not exist yet); returns the name."""
-    config = {"cleanup.policy": "compact"} if compact else {}
+    config = {**({"cleanup.policy": "compact"} if compact else {}), **(config or {})}
     topic = NewTopic(name, num_partitions=partitions, replication_factor=-1, config=config)
     client = admin(bootstrap)  # kept referenced until the future resolves
     for future in client.create_topics([topic], request_timeout=30).values():

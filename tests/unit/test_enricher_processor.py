@@ -327,13 +327,18 @@ class Transactions:
         self.events: list[str] = []
         self.fail_next = False
 
-    def commit_batch(self, outputs, positions):
+    def commit_batch(self, outputs, positions, on_durable=None):
         if self.fail_next:
             self.fail_next = False
             self.events.append("abort")
             raise RuntimeError("crash before the transaction committed")
         self.log.append((list(outputs), dict(positions)))
         self.events.append("commit")
+        if on_durable is not None:
+            on_durable()
+
+    def settle(self):
+        pass
 
     def resume(self, partitions):
         positions = {}
@@ -495,7 +500,7 @@ def test_a_revocation_in_the_middle_of_a_batch_is_refused():
     txn = Transactions()
     processor, source, _, _, _, _ = make(committer=txn)
 
-    def commit_batch(outputs, positions):
+    def commit_batch(outputs, positions, on_durable=None):
         processor.on_revoke([("click", 0)])
 
     txn.commit_batch = commit_batch
@@ -519,10 +524,10 @@ def test_a_batch_fenced_by_the_group_is_read_again_from_the_commit_and_emitted_o
     commit = txn.commit_batch
     fence = [True]
 
-    def commit_batch(outputs, positions):
+    def commit_batch(outputs, positions, on_durable=None):
         if fence and fence.pop():
             raise BatchFenced([("click", 0)], "the group moved on")
-        commit(outputs, positions)
+        commit(outputs, positions, on_durable)
 
     txn.commit_batch = commit_batch
     source.batches = [[click(3, "p")]]

@@ -8,6 +8,7 @@ takes a `BatchCommitter` imports no Kafka client.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Protocol
 
@@ -29,6 +30,10 @@ class BatchCommitter(Protocol):
 
     `exactly_once` says whether outputs and positions commit atomically; only then may a position
     carry a note of progress past its offset, and `resume` return it to a partition's next owner.
+
+    `on_durable` is called once the batch is durable: before `commit_batch` returns, except for a
+    strategy that overlaps a batch's acknowledgements with the next one (`PipelinedCommitter`),
+    where it is called by a later `commit_batch` or by `settle`.
     """
 
     @property
@@ -38,8 +43,14 @@ class BatchCommitter(Protocol):
         open."""
 
     def commit_batch(
-        self, outputs: Sequence[OutRecord], positions: Mapping[PartitionKey, Position]
+        self,
+        outputs: Sequence[OutRecord],
+        positions: Mapping[PartitionKey, Position],
+        on_durable: Callable[[], None] | None = None,
     ) -> None: ...
+    def settle(self) -> None:
+        """Returns once every batch handed over is durable (before a revoke, at shutdown)."""
+
     def resume(self, partitions: Sequence[PartitionKey]) -> dict[PartitionKey, Position]: ...
     def durable_offsets(self) -> Mapping[PartitionKey, int]:
         """Per partition, the committed offset a restart would resume from at the earliest:
@@ -70,13 +81,94 @@ class AtLeastOnceCommitter:
         """Nothing to set up: a plain producer needs no handshake."""
 
     def commit_batch(
-        self, outputs: Sequence[OutRecord], positions: Mapping[PartitionKey, Position]
+        self,
+        outputs: Sequence[OutRecord],
+        positions: Mapping[PartitionKey, Position],
+        on_durable: Callable[[], None] | None = None,
     ) -> None:
         if outputs:
             self._sink.send_all(outputs)
             self._sink.flush()
         if positions:
             self._source.commit_async({partition: p.offset for partition, p in positions.items()})
+        if on_durable is not None:
+            on_durable()
+
+    def settle(self) -> None:
+        """Nothing outstanding: `commit_batch` waits for its acknowledgements."""
+
+    def resume(self, partitions: Sequence[PartitionKey]) -> dict[PartitionKey, Position]:
+        """Nothing beyond the committed offset, where the consumer resumes by itself."""
+        return {}
+
+    def durable_offsets(self) -> Mapping[PartitionKey, int]:
+        """Only what the coordinator confirmed: an asynchronous commit may still fail."""
+        return self._source.confirmed_offsets()
+
+
+class Acknowledgements(Protocol):
+    """One batch's acknowledgements (`BatchAcks`)."""
+
+    @property
+    def done(self) -> bool: ...
+    def wait(self, timeout: float = ...) -> None:
+        """Raises unless every record of the batch was acknowledged."""
+
+
+class TrackedSink(Protocol):
+    def send_tracked(self, records: Sequence[OutRecord]) -> Acknowledgements: ...
+
+
+class PipelinedCommitter:
+    """At least once, with a batch's acknowledgements awaited while the next batch is evaluated
+    (waiting for them at once was a sixth of the enricher's time).
+
+    The rule is the same as `AtLeastOnceCommitter`'s: a batch's offsets are committed only once
+    its outputs, and every earlier batch's, are acknowledged; batches are settled in the order
+    they were handed over. At most one batch is left outstanding when `commit_batch` returns.
+    A failed delivery is raised by the `commit_batch` or `settle` that finds it, and nothing of
+    that batch or any later one is committed.
+    """
+
+    exactly_once = False
+
+    def __init__(self, sink: TrackedSink, source: ConfirmingSource) -> None:
+        self._sink = sink
+        self._source = source
+        self._outstanding: deque[
+            tuple[Acknowledgements | None, dict[PartitionKey, int], Callable[[], None] | None]
+        ] = deque()
+
+    def start(self) -> None:
+        """Nothing to set up: a plain producer needs no handshake."""
+
+    def commit_batch(
+        self,
+        outputs: Sequence[OutRecord],
+        positions: Mapping[PartitionKey, Position],
+        on_durable: Callable[[], None] | None = None,
+    ) -> None:
+        acks = self._sink.send_tracked(outputs) if outputs else None
+        offsets = {partition: p.offset for partition, p in positions.items()}
+        self._outstanding.append((acks, offsets, on_durable))
+        self._settle(keep=1)
+
+    def settle(self) -> None:
+        self._settle(keep=0)
+
+    def _settle(self, keep: int) -> None:
+        outstanding = self._outstanding
+        while outstanding:
+            acks, offsets, on_durable = outstanding[0]
+            if acks is not None:
+                if len(outstanding) <= keep and not acks.done:
+                    return
+                acks.wait()
+            outstanding.popleft()
+            if offsets:
+                self._source.commit_async(offsets)
+            if on_durable is not None:
+                on_durable()
 
     def resume(self, partitions: Sequence[PartitionKey]) -> dict[PartitionKey, Position]:
         """Nothing beyond the committed offset, where the consumer resumes by itself."""
@@ -130,7 +222,10 @@ class ExactlyOnceCommitter:
         self._producer.start()
 
     def commit_batch(
-        self, outputs: Sequence[OutRecord], positions: Mapping[PartitionKey, Position]
+        self,
+        outputs: Sequence[OutRecord],
+        positions: Mapping[PartitionKey, Position],
+        on_durable: Callable[[], None] | None = None,
     ) -> None:
         def landed() -> bool:
             committed = self._consumer.committed_positions(positions, timeout=120)
@@ -143,6 +238,11 @@ class ExactlyOnceCommitter:
         except GroupFenced as exc:
             raise BatchFenced(self._consumer.rewind(), str(exc)) from exc
         self._durable.update((partition, p.offset) for partition, p in positions.items())
+        if on_durable is not None:
+            on_durable()
+
+    def settle(self) -> None:
+        """Nothing outstanding: each transaction is committed before `commit_batch` returns."""
 
     def durable_offsets(self) -> Mapping[PartitionKey, int]:
         """What the last committed transactions committed: durable once `commit_batch` returns."""

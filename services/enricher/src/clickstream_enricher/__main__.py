@@ -11,7 +11,11 @@ from __future__ import annotations
 import sys
 
 from clickstream_common.avro import value_format_from
-from clickstream_common.delivery import AtLeastOnceCommitter, ExactlyOnceCommitter
+from clickstream_common.delivery import (
+    AtLeastOnceCommitter,
+    ExactlyOnceCommitter,
+    PipelinedCommitter,
+)
 from clickstream_common.kafka import (
     BatchConsumer,
     ChangelogReader,
@@ -57,10 +61,18 @@ class Container(ServiceContainer):
             TransactionalProducer, settings.provided.kafka, settings.provided.transactional_id
         ),
     )
+    exactly_once = providers.Singleton(ExactlyOnceCommitter, producer, consumer)
     committer = providers.Selector(
         settings.provided.delivery,
         at_least_once=providers.Singleton(AtLeastOnceCommitter, producer, consumer),
-        exactly_once=providers.Singleton(ExactlyOnceCommitter, producer, consumer),
+        exactly_once=exactly_once,
+    )
+    # The join overlaps a batch's acknowledgements with the next batch; a windowed query sends
+    # its changelog only once its rows are acknowledged (WindowProcessor._deliver), so not it.
+    join_committer = providers.Selector(
+        settings.provided.delivery,
+        at_least_once=providers.Singleton(PipelinedCommitter, producer, consumer),
+        exactly_once=exactly_once,
     )
 
     # The join: clicks looked up in user-state.
@@ -76,7 +88,7 @@ class Container(ServiceContainer):
     join = providers.Singleton(
         ClickProcessor,
         source=consumer,
-        committer=committer,
+        committer=join_committer,
         users=users,
         query=settings.provided.query,
         topics=providers.Factory(

@@ -5,16 +5,18 @@ the compiled query, then hand the outputs and the positions they complete to the
 (a `BatchCommitter`, chosen by ENRICHER_DELIVERY in __main__): at least once, produce, wait for
 Kafka's acknowledgement, and only then commit the offsets; exactly once, both in one transaction.
 
-At least once the batches are pipelined one deep: a batch read is decoded and its lookup sent
-(on a worker thread) before the previous batch is evaluated, produced, acknowledged and
-committed, so user-state answers while the enricher works. The batch read ahead has no effect
-anyone can see until it is finished: nothing is produced, held or marked done for it.
+At least once the batches are pipelined one deep on both sides: a batch read is decoded and its
+lookup sent (on a worker thread) before the previous batch is evaluated and produced, so
+user-state answers while the enricher works; and a batch's acknowledgements are awaited, and its
+offsets committed, only after the next batch is evaluated and produced (`PipelinedCommitter`),
+so Kafka acknowledges while the enricher works. The batch read ahead has no effect anyone can
+see until it is finished: nothing is produced, held or marked done for it.
 
-Rebalances happen only inside `poll_batch`, at the top of a step, when the previous batch is
-already delivered and its commit handed over (and, exactly once, no transaction is open): the
-consumer commits that synchronously before it gives a partition up. A batch read ahead drops
-the revoked partitions' records, and the clicks still waiting for their user are dropped too;
-the next owner reads them again from the committed offset they pin.
+Rebalances happen only inside `poll_batch`, at the top of a step; `on_revoke` first waits for
+every batch produced to be acknowledged and its commit handed over (exactly once, no transaction
+is open then), and the consumer commits that synchronously before it gives a partition up. A
+batch read ahead drops the revoked partitions' records, and the clicks still waiting for their
+user are dropped too; the next owner reads them again from the committed offset they pin.
 """
 
 from __future__ import annotations
@@ -166,6 +168,7 @@ class ClickProcessor:
         the waiting clicks are re-read by the next owner from the last commit."""
         if self._in_batch:
             raise RuntimeError("partitions revoked while a batch was in flight")
+        self._committer.settle()
         if self._ahead is not None:
             self._ahead.revoked.update(partitions)
         self._pending.forget(partitions)
@@ -192,6 +195,7 @@ class ClickProcessor:
         while len(self._pending):
             self.step(0, consume=False)
             self._sleep(self._retry_interval)
+        self._committer.settle()
 
     def step(self, timeout: float, *, consume: bool = True) -> int:
         """Read one batch and finish the one before it (or this one, when not pipelined);
@@ -280,20 +284,23 @@ class ClickProcessor:
             if not revoked or (record.topic, record.partition) not in revoked:
                 done((record.topic, record.partition), record.offset)
         positions = self.offsets.positions()
-        if outputs or positions:
-            # Returns only once the outputs are acknowledged and the positions handed over.
-            try:
-                self._committer.commit_batch(outputs, positions)
-            except BatchFenced as exc:
-                self._emitted_ms.clear()
-                self._reread(exc)
-                return
-            self.offsets.mark_committed(positions)
-        self._observe(batch)
-
-    def _observe(self, batch: _Batch) -> None:
-        self._metrics.observe("batch", time.perf_counter() - batch.started)
         emitted, self._emitted_ms = self._emitted_ms, []
+        if not (outputs or positions):
+            self._observe(batch.started, emitted)
+            return
+        # The positions are committed once the outputs are acknowledged (then `_observe` runs);
+        # a delivery that fails stops the service before anything past it is committed.
+        try:
+            self._committer.commit_batch(
+                outputs, positions, lambda: self._observe(batch.started, emitted)
+            )
+        except BatchFenced as exc:
+            self._reread(exc)
+            return
+        self.offsets.mark_committed(positions)
+
+    def _observe(self, started: float, emitted: list[int]) -> None:
+        self._metrics.observe("batch", time.perf_counter() - started)
         if emitted:
             now_ms = time.time() * 1000
             self._metrics.observe_all(

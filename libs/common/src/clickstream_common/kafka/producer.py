@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -95,6 +96,16 @@ class CheckedProducer:
             self.send(record)
         self._producer.poll(0)
 
+    def send_tracked(self, records: Iterable[OutRecord]) -> BatchAcks:
+        """Send `records` and follow their acknowledgements apart from anything else sent, so a
+        caller can wait for one batch while later ones are still in flight."""
+        acks = BatchAcks(self._producer)
+        for record in records:
+            produce(self._producer, record, acks.on_delivery)
+            acks.remaining += 1
+        self._producer.poll(0)
+        return acks
+
     def flush(self, timeout: float = 60) -> None:
         remaining = self._producer.flush(timeout)
         with self._lock:
@@ -106,3 +117,38 @@ class CheckedProducer:
 
     def close(self, timeout: float = 30) -> None:
         self.flush(timeout)
+
+
+class BatchAcks:
+    """The acknowledgements of one batch (`CheckedProducer.send_tracked`). Delivery reports are
+    served by the producer's `poll`, in the thread that calls `done` or `wait`."""
+
+    __slots__ = ("_producer", "failures", "remaining")
+
+    def __init__(self, producer: Producer) -> None:
+        self._producer = producer
+        self.remaining = 0
+        self.failures: list[str] = []
+
+    def on_delivery(self, error: KafkaError | None, _: Message) -> None:
+        self.remaining -= 1
+        if error is not None:
+            self.failures.append(str(error))
+
+    @property
+    def done(self) -> bool:
+        """Every record acknowledged or refused (serving the reports that are in)."""
+        if self.remaining:
+            self._producer.poll(0)
+        return not self.remaining
+
+    def wait(self, timeout: float = 60) -> None:
+        """Returns once every record is acknowledged; raises `DeliveryError` if one was not."""
+        deadline = time.monotonic() + timeout
+        while self.remaining and (left := deadline - time.monotonic()) > 0:
+            self._producer.poll(min(left, 0.1))
+        failures = list(self.failures)
+        if self.remaining:
+            failures.append(f"{self.remaining} records not delivered within {timeout}s")
+        if failures:
+            raise DeliveryError(f"{len(failures)} delivery failures, first: {failures[0]}")
