@@ -55,6 +55,6 @@ def test_a_record_the_broker_refuses_fails_its_batch_and_only_its_batch(
     fine = producer.send_tracked([OutRecord(topic, None, b"small", partition=0)])
     refused = producer.send_tracked([OutRecord(topic, None, b"x" * 5000, partition=1)])
     fine.wait(30)
-    with pytest.raises(DeliveryError, match="(?i)too large"):
+    with pytest.raises(DeliveryError, match=r"(?i)too large"):
         refused.wait(30)
     producer.flush(30)

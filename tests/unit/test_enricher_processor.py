@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import orjson
 from clickstream_common.contracts import User, event_id
-from clickstream_common.delivery import AtLeastOnceCommitter
+from clickstream_common.delivery import AtLeastOnceCommitter, PipelinedCommitter
 from clickstream_common.metrics import Metrics
 from clickstream_common.records import (
     BatchFenced,
@@ -39,12 +39,30 @@ class Source:
     commit_async = commit
 
 
+class Acks:
+    def __init__(self, sink):
+        self._sink = sink
+
+    @property
+    def done(self):
+        return self._sink.acknowledging
+
+    def wait(self, timeout=60):
+        self._sink.waits += 1
+
+
 class Sink:
     def __init__(self):
         self.sent: list[OutRecord] = []
+        self.acknowledging = True  # Kafka's acknowledgements are in as soon as looked for
+        self.waits = 0
 
     def send_all(self, records):
         self.sent.extend(records)
+
+    def send_tracked(self, records):
+        self.sent.extend(records)
+        return Acks(self)
 
     def flush(self, timeout=60):
         pass
@@ -92,7 +110,8 @@ def make(sql=DEFAULT_QUERY, grace=5.0, capacity=100, mode="as_of", committer=Non
     directory = StoreDirectory(store)
     processor = ClickProcessor(
         source=source,
-        committer=committer or AtLeastOnceCommitter(sink, source),
+        committer=committer
+        or (PipelinedCommitter if pipelined else AtLeastOnceCommitter)(sink, source),
         users=directory,
         query=compile_query(sql),
         topics=TOPICS,
@@ -303,6 +322,31 @@ def test_pipelined_drain_finishes_the_batch_read_ahead():
     assert len(sink.on("vip-action")) == 1
     assert source.commits == [{("click", 0): 1}]
     assert source.batches == [[click(1, "p")]]
+
+
+def test_pipelined_a_batch_is_committed_once_acknowledged_and_the_last_one_when_input_stops():
+    processor, source, sink, _, _, _ = make(pipelined=True)
+    sink.acknowledging = False
+    source.batches = [[click(0, "p")], [click(1, "p")]]
+    processor.step(0)
+    processor.step(0)  # batch 1 produced; its acknowledgements come while batch 2 is evaluated
+    assert len(sink.on("vip-action")) == 1 and source.commits == []
+    assert processor._metrics.value("vip_actions") == 1
+    processor.step(0)  # nothing new: batch 2 is finished, batch 1 waited for and committed ...
+    # ... and with no input left to overlap with, batch 2 is not left waiting either
+    assert source.commits == [{("click", 0): 1}, {("click", 0): 2}]
+    assert sink.waits == 2
+
+
+def test_pipelined_a_revocation_first_commits_every_batch_produced():
+    processor, source, sink, _, _, _ = make(pipelined=True)
+    sink.acknowledging = False
+    source.batches = [[click(0, "p")], [click(1, "p")]]
+    processor.step(0)
+    processor.step(0)
+    assert source.commits == []
+    processor.on_revoke([("click", 0)])  # inside the next poll: the consumer commits after it
+    assert source.commits == [{("click", 0): 1}]
 
 
 def test_exactly_once_does_not_read_ahead():

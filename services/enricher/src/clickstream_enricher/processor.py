@@ -211,6 +211,10 @@ class ClickProcessor:
                 self._ahead = batch
             else:
                 self._finish(batch)
+            if not records:
+                # Nothing new to overlap with: the last batch's acknowledgements and commit
+                # are not left waiting for traffic that may not come.
+                self._committer.settle()
         finally:
             self._in_batch = False
         return len(records)
