@@ -24,9 +24,7 @@ def test_batches_are_acknowledged_one_by_one_and_all_land(
     topic = new_topic(2, prefix="tp")
     producer = CheckedProducer(KafkaSettings(brokers.kafka, {}))
     batches = [
-        producer.send_tracked(
-            [OutRecord(topic, b"k%d" % i, b"%d-%d" % (n, i)) for i in range(100)]
-        )
+        producer.send_tracked([OutRecord(topic, b"k%d" % i, b"%d-%d" % (n, i)) for i in range(100)])
         for n in range(3)
     ]
     batches[0].wait(30)

@@ -16,7 +16,7 @@ from clickstream_common.records import (
     Position,
     Record,
 )
-from clickstream_enricher.directory import UserMatch
+from clickstream_enricher.directory import Answered, UserMatch
 from clickstream_enricher.pending import PendingClicks
 from clickstream_enricher.processor import ClickProcessor, OutputTopics
 from clickstream_enricher.query import DEFAULT_QUERY, compile_query
@@ -84,6 +84,10 @@ class StoreDirectory:
             UserMatch(r.found.value, r.user)
             for r in (self.store.lookup(uid, at) for uid, at in keys)
         ]
+
+    def start(self, keys: Sequence[tuple[str, int | None]]):
+        """Answered as it is asked: what a batch read ahead sees is the store at that moment."""
+        return Answered(self.lookup(keys))
 
 
 class Clock:

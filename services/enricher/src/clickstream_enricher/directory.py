@@ -16,9 +16,36 @@ class UserMatch(NamedTuple):
     user: User | None = None
 
 
+class PendingLookup(Protocol):
+    def result(self) -> list[UserMatch]:
+        """The answers, in key order; raises what the lookup raised."""
+        ...
+
+
+class Answered:
+    """A lookup answered already."""
+
+    __slots__ = ("_matches",)
+
+    def __init__(self, matches: list[UserMatch]) -> None:
+        self._matches = matches
+
+    def result(self) -> list[UserMatch]:
+        return self._matches
+
+
+NOTHING_ASKED = Answered([])
+
+
 class UserDirectory(Protocol):
     def lookup(self, keys: Sequence[tuple[str, int | None]]) -> list[UserMatch]:
         """One answer per (user_id, event time or None for latest), in order; one round trip."""
+        ...
+
+    def start(self, keys: Sequence[tuple[str, int | None]]) -> PendingLookup:
+        """The same lookup, asked now and answered when `result` is called: the enricher asks
+        for a batch read ahead while it finishes the one before. Starting a lookup may first
+        wait for the one started before it."""
         ...
 
 

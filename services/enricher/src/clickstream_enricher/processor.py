@@ -6,11 +6,11 @@ the compiled query, then hand the outputs and the positions they complete to the
 Kafka's acknowledgement, and only then commit the offsets; exactly once, both in one transaction.
 
 At least once the batches are pipelined one deep on both sides: a batch read is decoded and its
-lookup sent (on a worker thread) before the previous batch is evaluated and produced, so
-user-state answers while the enricher works; and a batch's acknowledgements are awaited, and its
-offsets committed, only after the next batch is evaluated and produced (`PipelinedCommitter`),
-so Kafka acknowledges while the enricher works. The batch read ahead has no effect anyone can
-see until it is finished: nothing is produced, held or marked done for it.
+lookup sent before the previous batch is evaluated and produced, its answer read only when it is
+finished, so user-state answers while the enricher works; and a batch's acknowledgements are
+awaited, and its offsets committed, only after the next batch is evaluated and produced
+(`PipelinedCommitter`), so Kafka acknowledges while the enricher works. The batch read ahead has
+no effect anyone can see until it is finished: nothing is produced, held or marked done for it.
 
 Rebalances happen only inside `poll_batch`, at the top of a step; `on_revoke` first waits for
 every batch produced to be acknowledged and its commit handed over (exactly once, no transaction
@@ -43,8 +43,13 @@ from clickstream_common.records import (
     RecordSource,
 )
 
-from clickstream_enricher.directory import UserDirectory, UserMatch, unmatched_reason
-from clickstream_enricher.lookahead import Lookahead, PendingLookup
+from clickstream_enricher.directory import (
+    NOTHING_ASKED,
+    PendingLookup,
+    UserDirectory,
+    UserMatch,
+    unmatched_reason,
+)
 from clickstream_enricher.offsets import OffsetTracker
 from clickstream_enricher.pending import PendingClick, PendingClicks
 from clickstream_enricher.query import CompiledQuery
@@ -101,7 +106,8 @@ class ClickProcessor:
             # The offset notes are restored as records are admitted, which must not run ahead
             # of the batch being committed.
             raise ValueError("exactly-once delivery does not read ahead")
-        self._lookups = Lookahead(users, background=pipelined)
+        self._users = users
+        self._pipelined = pipelined
         self._ahead: _Batch | None = None
         self._query = query
         self._topics = topics
@@ -175,12 +181,9 @@ class ClickProcessor:
         self.offsets.forget(partitions)
 
     def run(self, shutdown: Shutdown) -> None:
-        try:
-            while not shutdown.requested:
-                self.step(0.1 if len(self._pending) else 0.5)
-            self.drain()
-        finally:
-            self._lookups.close()
+        while not shutdown.requested:
+            self.step(0.1 if len(self._pending) else 0.5)
+        self.drain()
 
     def drain(self) -> None:
         """Finish the batch read ahead and the clicks still waiting for their user, reading
@@ -207,7 +210,7 @@ class ClickProcessor:
         try:
             batch = self._read(records)
             self._finish_ahead()
-            if records and self._lookups.background:
+            if records and self._pipelined:
                 self._ahead = batch
             else:
                 self._finish(batch)
@@ -244,7 +247,8 @@ class ClickProcessor:
         retries = self._due_retries(self._clock())
         keys = [self._key(click) for _, click in fresh]
         keys += [self._key(item.click) for item in retries]
-        return _Batch(records, fresh, bad, retries, self._lookups.start(keys))
+        lookup = self._users.start(keys) if keys else NOTHING_ASKED
+        return _Batch(records, fresh, bad, retries, lookup)
 
     def _finish(self, batch: _Batch) -> None:
         """Join, evaluate and deliver a batch, then commit the offsets it completes."""
