@@ -11,7 +11,6 @@ from collections.abc import Callable
 import orjson
 import pytest
 from clickstream_common.lifecycle import Shutdown
-from clickstream_common.lookup import Found
 from clickstream_enricher.user_state_client import UserStateClient
 from confluent_kafka import Producer
 
@@ -23,7 +22,7 @@ T0 = 1_700_000_000_000
 
 
 def levels(matches: list) -> list[str | None]:
-    return [m.user.level if m.found is Found.FOUND else m.found.value for m in matches]
+    return [m.user["level"] if m.user is not None else m.found.value for m in matches]
 
 
 def test_lookups_sent_ahead_are_answered_in_order_and_again_after_a_restart(

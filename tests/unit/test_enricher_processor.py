@@ -81,8 +81,7 @@ class StoreDirectory:
     def lookup(self, keys: Sequence[tuple[str, int | None]]):
         self.requests += 1
         return [
-            UserMatch(r.found.value, r.user)
-            for r in (self.store.lookup(uid, at) for uid, at in keys)
+            UserMatch.of(r.found, r.user) for r in (self.store.lookup(uid, at) for uid, at in keys)
         ]
 
     def start(self, keys: Sequence[tuple[str, int | None]]):

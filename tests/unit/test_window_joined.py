@@ -67,8 +67,7 @@ class Users:
 
     def lookup(self, keys: Sequence[tuple[str, int | None]]) -> list[UserMatch]:
         return [
-            UserMatch(r.found.value, r.user)  # type: ignore[arg-type]
-            for r in (self.store.lookup(uid, at) for uid, at in keys)
+            UserMatch.of(r.found, r.user) for r in (self.store.lookup(uid, at) for uid, at in keys)
         ]
 
 

@@ -44,8 +44,9 @@ class Found(StrEnum):
     ABSENT = "absent"
 
 
-class User(Struct):
-    """A user's fields on the wire (`clickstream_common.contracts.User` in the code)."""
+class User(Struct, gc=False):
+    """A user's fields on the wire (`clickstream_common.contracts.User` in the code). Strings
+    only, so the collector need not track it (`gc=False`): user-state makes one per key."""
 
     user_id: Annotated[str, Meta(min_length=1, max_length=MAX_USER_ID_CHARS)]
     name: str
@@ -65,8 +66,8 @@ class LookupRequest(Struct, forbid_unknown_fields=True):
     ]
 
 
-class LookupResult(Struct, omit_defaults=True):
-    """The answer for one key; `user` is null unless `found` is found."""
+class LookupResult(Struct, omit_defaults=True, gc=False):
+    """The answer for one key; `user` is null unless `found` is found. No cycles (`gc=False`)."""
 
     found: Found
     user: User | None

@@ -3,17 +3,34 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple, Protocol
+from typing import Protocol, TypedDict
 
+import msgspec
 from clickstream_common.contracts import User
 from clickstream_common.lookup import Found
 
 
-class UserMatch(NamedTuple):
-    """One key's answer in the enricher's terms (`contracts.User`), whatever carried it."""
+class UserRow(TypedDict):
+    """A user as the query reads it: the Users stream's columns."""
+
+    user_id: str
+    name: str
+    level: str
+
+
+class UserMatch(msgspec.Struct, frozen=True, gc=False):
+    """One key's answer in the enricher's terms, whatever carried it. A Struct whose `user` is
+    the query's row already, so user-state's answer decodes straight into it: converting each of
+    a batch's answers took a fifth of the enricher's main thread. (No cycles: `gc=False`.)"""
 
     found: Found
-    user: User | None = None
+    user: UserRow | None = None
+
+    @classmethod
+    def of(cls, found: Found, user: User | None) -> UserMatch:
+        if user is None:
+            return cls(found)
+        return cls(found, UserRow(user_id=user.user_id, name=user.name, level=user.level))
 
 
 class PendingLookup(Protocol):

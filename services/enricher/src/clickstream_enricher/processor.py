@@ -356,7 +356,7 @@ class ClickProcessor:
         *,
         expired: bool = False,
     ) -> None:
-        user = match.user.as_row() if match.user is not None else None
+        user = match.user
         row = self._query.evaluate(LazyRow(click.as_row), user)
         if row is not None:
             value = {"event_id": event_id(record.topic, record.partition, record.offset), **row}

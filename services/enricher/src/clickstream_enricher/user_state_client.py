@@ -15,14 +15,12 @@ from __future__ import annotations
 import http.client
 import time
 from collections.abc import Sequence
-from typing import cast
 from urllib.parse import urlsplit
 
-from clickstream_common.contracts import User
+import msgspec
 from clickstream_common.lifecycle import Shutdown
 from clickstream_common.logging import get_logger
-from clickstream_common.lookup import Found, Key, LookupResult, decode_response, encode_request
-from clickstream_common.lookup import User as WireUser
+from clickstream_common.lookup import Key, encode_request
 from clickstream_common.metrics import Metrics
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_exponential
 
@@ -30,11 +28,15 @@ from clickstream_enricher.directory import UserMatch
 
 log = get_logger(__name__)
 
-_UNKNOWN = UserMatch(Found.UNKNOWN)
-_ABSENT = UserMatch(Found.ABSENT)
-# NamedTuples' own constructors are Python functions; this runs once per looked-up key.
-_new = tuple.__new__
 
+class _Answers(msgspec.Struct, gc=False):
+    """user-state's `LookupResponse` (clickstream_common.lookup), decoded straight into the
+    enricher's terms: each result's `found` and `user` (its `beyond_history` is not needed)."""
+
+    results: list[UserMatch]
+
+
+_answers = msgspec.json.Decoder(_Answers)
 
 _LOOKUP = "/v1/lookup"
 _JSON = {"Content-Type": "application/json"}
@@ -167,10 +169,10 @@ class UserStateClient:
             payload = self._response_of_sent()
         if payload is None:
             payload = self._retrying("POST", _LOOKUP, sent.body)
-        results = decode_response(payload)
+        matches = _answers.decode(payload).results
         if self._metrics is not None:
             self._metrics.observe("lookup", time.perf_counter() - sent.started)
-        return [_match(result) for result in results]
+        return matches
 
     def _response_of_sent(self) -> bytes | None:
         """The 200's body of the request in flight on the connection; None when asking again
@@ -214,11 +216,3 @@ class SentLookup:
         if self._matches is None:
             self._matches = self._client._answer_to(self)
         return self._matches
-
-
-def _match(result: LookupResult) -> UserMatch:
-    """The wire's answer in the enricher's terms (`directory.py`, the domain's port)."""
-    if result.found is not Found.FOUND:
-        return _UNKNOWN if result.found is Found.UNKNOWN else _ABSENT
-    user = cast(WireUser, result.user)
-    return _new(UserMatch, (Found.FOUND, _new(User, (user.user_id, user.name, user.level))))

@@ -281,8 +281,7 @@ class JoinedClicks:
             grace = self._pending.grace_seconds if expired else None
             self._unmatched(record, unmatched_reason(match.found, grace), taken)
             return
-        user = match.user.as_row() if match.user is not None else None
-        taken.rows.append(InputRow(record, click.event_time_ms, click.as_row(), user))
+        taken.rows.append(InputRow(record, click.event_time_ms, click.as_row(), match.user))
 
     def _unmatched(self, record: Record, reason: str, taken: Taken) -> None:
         taken.side.append(dead_letter(record, reason, self._topics.unmatched))
