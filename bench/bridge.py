@@ -164,3 +164,35 @@ def run_section(run: Run, data: Data, users: int, total: int) -> dict[str, Any]:
     attempt(results, "bridge", bridge)
     attempt(results, "perftest", perf_test)
     return results
+
+
+_LATENCY = re.compile(
+    r"consumer latency min/median/75th/95th/99th (\d+)/(\d+)/(\d+)/(\d+)/(\d+) µs"
+)
+
+
+def measure_perf_test_latency(run: Run, rate: int, size: int, seconds: float) -> dict[str, Any]:
+    """RabbitMQ alone at the VipActions' rate: PerfTest with one producer (persistent, confirms)
+    and one consumer on a quorum queue, its own publish-to-receive percentiles over the run, in
+    ms. What the bridge hop of section 3 can be held to on this broker and disk."""
+    classpath = perf_test_classpath()
+    queue = run.name(f"perftest-latency-{rate}")
+    log = run.log_dir / f"perftest-latency-{rate}.log"
+    command = ["java", "-cp", classpath, "com.rabbitmq.perf.PerfTest"]
+    command += ["--uri", run.brokers.rabbitmq_url, "--id", run.name("perftest-latency")]
+    command += ["--producers", "1", "--consumers", "1", "--rate", str(rate)]
+    command += ["--size", str(size), "--flag", "persistent", "--confirm", "50"]
+    command += ["--quorum-queue", "--queue", queue, "--auto-delete", "true"]
+    command += ["--time", str(round(seconds))]
+    with log.open("ab") as sink:
+        process = subprocess.Popen(command, stdout=sink, stderr=sink)
+    try:
+        if process.wait(seconds + 120) != 0:
+            exited_check(process, log, "PerfTest")()
+    finally:
+        stop(process)
+    found = _LATENCY.findall(log.read_text(errors="replace"))
+    if not found:
+        raise RuntimeError(f"PerfTest printed no latency summary (log {log})")
+    _, p50, _, p95, p99 = (int(v) / 1000 for v in found[-1])  # the run's own summary
+    return {"rate": rate, "seconds": seconds, "p50": p50, "p95": p95, "p99": p99}

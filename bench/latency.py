@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import multiprocessing
 import time
+from functools import partial
 from itertools import islice
 from multiprocessing.connection import Connection
 from typing import Any
@@ -25,7 +26,7 @@ from clickstream_common.rabbit import QueueReader
 from clickstream_generator.data import DataConfig, clicks
 from confluent_kafka import OFFSET_END, Consumer, TopicPartition
 
-from bench.bridge import QueueDepth
+from bench.bridge import QueueDepth, measure_perf_test_latency
 from bench.common import (
     PARTITIONS,
     Run,
@@ -43,6 +44,8 @@ from bench.timing import TIMEOUT
 from tests.support.services import Service
 
 WARMUP_SECONDS = 3.0
+# What PerfTest publishes for RabbitMQ alone: about a VipAction's size (section 2 measures 166 B).
+VIP_ACTION_BYTES = 170
 
 
 # event id -> (event ms, received ms): what the RabbitMQ consumer saw.
@@ -246,7 +249,16 @@ def run_section(
                     run, data, users, (clicks_topic, vip_topic), queue, r, seconds
                 ),
             )
-            results["rates"].append({"rate": rate, **one[f"latency at {rate}/s"]})
+            measured = one[f"latency at {rate}/s"]
+            if "error" not in measured:
+                # RabbitMQ alone, at the rate the bridge published at (the PLATINUM share)
+                vip_rate = max(1, round(rate * measured["expected"] / measured["clicks"]))
+                attempt(
+                    measured,
+                    "rabbitmq_alone",
+                    partial(measure_perf_test_latency, run, vip_rate, VIP_ACTION_BYTES, seconds),
+                )
+            results["rates"].append({"rate": rate, **measured})
     finally:
         for service in (bridge, enricher, user_state):
             service.terminate()

@@ -89,9 +89,17 @@ def targets(results: dict[str, Any]) -> list[str]:
         (r for r in (latency or {}).get("rates", []) if ok(r) and r["rate"] == 5000), None
     )
     p99 = at_5000["p99"] if at_5000 else None
+    hop_p99 = at_5000.get("hops", {}).get("bridge", {}).get("p99") if at_5000 else None
+    alone = ok(at_5000.get("rabbitmq_alone")) if at_5000 else None
+    alone_p99 = alone["p99"] if alone else None
     rows = [
         *throughput_targets(enricher),
         ["p99 click to RabbitMQ at 5,000 clicks/s < 50 ms", f"{num(p99, 1)} ms", at_most(p99, 50)],
+        [
+            "(of which the bridge hop; RabbitMQ alone at that rate, PerfTest)",
+            f"{num(hop_p99, 1)} ms; {num(alone_p99, 1)} ms",
+            "",
+        ],
         ["bridge / PerfTest >= 0.85", num(to_perftest, 2), at_least(to_perftest, 0.85)],
     ]
     sizes = [s for s in (state or {}).get("sizes", []) if ok(s)]
@@ -172,7 +180,32 @@ def latency_section(section: Any) -> list[str]:
         )  # fmt: skip
     header = ["clicks/s", "seconds", "VipActions timed", "p50 ms", "p99 ms", "max ms"]
     out += table([*header, "received / expected"], rows)
-    return out + hops_table(latency["rates"])
+    return out + hops_table(latency["rates"]) + rabbitmq_alone_table(latency["rates"])
+
+
+def rabbitmq_alone_table(rates: list[Any]) -> list[str]:
+    """The bridge hop beside what RabbitMQ does alone at the same message rate (PerfTest)."""
+    rows = []
+    for r in rates:
+        if not ok(r) or "rabbitmq_alone" not in r:
+            continue
+        alone, hop = r["rabbitmq_alone"], r.get("hops", {}).get("bridge", {})
+        if not ok(alone):
+            rows.append([f"{r['rate']:,}", "", failed(alone), "", "", ""])
+            continue
+        rows.append(
+            [f"{r['rate']:,}", f"{alone['rate']:,}", num(alone["p50"], 1), num(alone["p99"], 1),
+             num(hop.get("p50"), 1), num(hop.get("p99"), 1)]
+        )  # fmt: skip
+    if not rows:
+        return []
+    intro = (
+        "RabbitMQ alone at the rate the bridge published at: PerfTest, one producer "
+        "(persistent, confirms, 50 in flight) and one consumer on a quorum queue, run after each "
+        "rate for as long; its own publish-to-receive percentiles, beside the bridge hop above."
+    )
+    header = ["clicks/s", "messages/s", "PerfTest p50 ms", "PerfTest p99 ms"]
+    return ["", intro, "", *table([*header, "bridge hop p50 ms", "bridge hop p99 ms"], rows)]
 
 
 HOP_NAMES = {
