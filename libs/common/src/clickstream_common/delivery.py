@@ -115,11 +115,11 @@ class Acknowledgements(Protocol):
         """Raises unless every record of the batch was acknowledged."""
 
 
-class TrackedSink(Protocol):
+class TrackedSink(RecordSink, Protocol):
     def send_tracked(self, records: Sequence[OutRecord]) -> Acknowledgements: ...
 
 
-class PipelinedCommitter:
+class PipelinedCommitter(AtLeastOnceCommitter):
     """At least once, with a batch's acknowledgements awaited while the next batch is evaluated
     (waiting for them at once was a sixth of the enricher's time).
 
@@ -130,17 +130,12 @@ class PipelinedCommitter:
     that batch or any later one is committed.
     """
 
-    exactly_once = False
-
     def __init__(self, sink: TrackedSink, source: ConfirmingSource) -> None:
-        self._sink = sink
-        self._source = source
+        super().__init__(sink, source)
+        self._tracked = sink
         self._outstanding: deque[
             tuple[Acknowledgements | None, dict[PartitionKey, int], Callable[[], None] | None]
         ] = deque()
-
-    def start(self) -> None:
-        """Nothing to set up: a plain producer needs no handshake."""
 
     def commit_batch(
         self,
@@ -148,7 +143,7 @@ class PipelinedCommitter:
         positions: Mapping[PartitionKey, Position],
         on_durable: Callable[[], None] | None = None,
     ) -> None:
-        acks = self._sink.send_tracked(outputs) if outputs else None
+        acks = self._tracked.send_tracked(outputs) if outputs else None
         offsets = {partition: p.offset for partition, p in positions.items()}
         self._outstanding.append((acks, offsets, on_durable))
         self._settle(keep=1)
@@ -169,14 +164,6 @@ class PipelinedCommitter:
                 self._source.commit_async(offsets)
             if on_durable is not None:
                 on_durable()
-
-    def resume(self, partitions: Sequence[PartitionKey]) -> dict[PartitionKey, Position]:
-        """Nothing beyond the committed offset, where the consumer resumes by itself."""
-        return {}
-
-    def durable_offsets(self) -> Mapping[PartitionKey, int]:
-        """Only what the coordinator confirmed: an asynchronous commit may still fail."""
-        return self._source.confirmed_offsets()
 
 
 class TransactionalSink(Protocol):

@@ -113,7 +113,6 @@ _BODY_SHAPE: Final = 'body must be {"keys": [[user_id, event_time_ms or null], .
 _KEY_AT = re.compile(r"at `\$\.keys\[(\d+)\]")
 _encoder = msgspec.json.Encoder()
 _request_decoder = msgspec.json.Decoder(LookupRequest)
-_response_decoder = msgspec.json.Decoder(LookupResponse)
 
 
 def encode_request(keys: Sequence[Key]) -> bytes:
@@ -163,7 +162,3 @@ def _reason(error: msgspec.ValidationError) -> str:
 
 def encode_answer(answer: LookupResponse | LookupResult | LevelCounts | UsersOfLevel) -> bytes:
     return _encoder.encode(answer)
-
-
-def decode_response(body: bytes) -> list[LookupResult]:
-    return _response_decoder.decode(body).results
