@@ -82,7 +82,6 @@ def tail(bootstrap: str, topic: str, expected: int, timeout: float, results: Con
             "bootstrap.servers": bootstrap,
             "group.id": f"{topic}-tail",
             "enable.auto.commit": False,
-            "fetch.wait.max.ms": 1,
         }
     )
     consumer.assign([TopicPartition(topic, p, OFFSET_END) for p in range(PARTITIONS)])

@@ -1,9 +1,11 @@
-"""BatchConsumer.commit_async on the real broker: offsets handed over without waiting are
-committed by the time the consumer closes, and before a rebalance takes their partitions away."""
+"""BatchConsumer.commit_async on the real broker: offsets handed over without waiting are sent
+at most every KAFKA_COMMIT_INTERVAL_MS, and committed by the time the consumer closes and before a
+rebalance takes their partitions away."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 import pytest
 from clickstream_common.kafka import BatchConsumer
@@ -98,3 +100,45 @@ def test_a_revoked_partition_is_committed_up_to_what_was_handed_over_before_it_g
     assert committed(brokers.kafka, group, topic, [gone[1]]) == {gone[1]: 4}
     second.close()
     first.close()
+
+
+def test_offsets_handed_over_within_the_interval_are_sent_together_with_the_next_commit(
+    brokers: Brokers, filled_topic: Callable[[int], tuple[KafkaSettings, str]]
+) -> None:
+    kafka, topic = filled_topic(1)
+    group = f"{topic}.group"
+    consumer = BatchConsumer(replace(kafka, commit_interval_ms=600_000), group)
+    consumer.subscribe([topic])
+    _read_all(consumer, 5)
+    consumer.commit_async({(topic, 0): 3})  # the first is due at once
+    consumer.commit_async({(topic, 0): 5})  # within the interval: held back
+
+    def first_confirmed() -> bool:
+        consumer.poll_batch(100, 0.1)
+        return consumer.confirmed_offsets().get((topic, 0)) == 3
+
+    eventually(first_confirmed, timeout=60, interval=0, message="the first commit never came back")
+    for _ in range(5):
+        consumer.poll_batch(100, 0.1)
+    assert committed(brokers.kafka, group, topic, [0]) == {0: 3}
+    consumer.close()  # what was held back is committed on the way out
+    assert committed(brokers.kafka, group, topic, [0]) == {0: 5}
+
+
+def test_a_quiet_consumer_still_sends_what_it_holds_once_the_interval_is_over(
+    brokers: Brokers, filled_topic: Callable[[int], tuple[KafkaSettings, str]]
+) -> None:
+    kafka, topic = filled_topic(1)
+    group = f"{topic}.group"
+    consumer = BatchConsumer(replace(kafka, commit_interval_ms=200), group)
+    consumer.subscribe([topic])
+    _read_all(consumer, 5)
+    consumer.commit_async({(topic, 0): 2})
+    consumer.commit_async({(topic, 0): 4})  # no more records and no more commits after this
+
+    def sent() -> bool:
+        consumer.poll_batch(100, 5.0)  # returns when the held commit falls due
+        return committed(brokers.kafka, group, topic, [0]) == {0: 4}
+
+    eventually(sent, timeout=60, interval=0, message="the held offset was never sent")
+    consumer.close()

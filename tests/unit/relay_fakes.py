@@ -65,6 +65,7 @@ class FakePending:
     events: list[Event]
     done: bool = False
     waited: bool = False
+    settled_at: float | None = None
 
     def wait(self) -> PublishOutcome:
         """As the real one: blocks until the batch is settled; here it settles at once."""

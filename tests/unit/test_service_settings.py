@@ -84,6 +84,14 @@ def test_the_group_session_timeout_is_librdkafkas_unless_set():
     assert settings.kafka.session_timeout_ms == 10_000
 
 
+def test_offsets_are_sent_to_the_coordinator_every_100_ms_unless_set():
+    assert EnricherSettings.from_env({}).kafka.commit_interval_ms == 100
+    every_batch = BridgeSettings.from_env({"KAFKA_COMMIT_INTERVAL_MS": "0"})
+    assert every_batch.kafka.commit_interval_ms == 0
+    with pytest.raises(SettingsError, match="KAFKA_COMMIT_INTERVAL_MS"):
+        BridgeSettings.from_env({"KAFKA_COMMIT_INTERVAL_MS": "-1"})
+
+
 def test_rabbitmq_stays_json_unless_asked_and_avro_is_labelled_so():
     avro = {"VALUE_FORMAT": "avro", "SCHEMA_REGISTRY_URL": "http://registry:8181/apis/ccompat/v7"}
     json_bridge = BridgeSettings.from_env(avro)

@@ -3,9 +3,11 @@ uvicorn through Starlette on a thread of the service's own.
 
 Why these libraries: framing, keep-alive, slow and vanishing clients, streaming responses
 (Server-Sent Events) and static files are what a hand-written server gets wrong, and user-state
-now serves a public page; uvicorn (the ASGI reference server, its h11 protocol) and Starlette are
-the most deployed and best kept of their kind. The handlers stay synchronous and quick (a lookup
-is a dict walk) and run on the server's event loop: no thread hop per request.
+now serves a public page; uvicorn (the ASGI reference server) and Starlette are the most deployed
+and best kept of their kind. uvicorn parses with httptools (llhttp, Node's parser) on uvloop, not
+its pure-Python h11 on asyncio: user-state answers a lookup per enricher batch, and at 5,000
+clicks/s that cut its CPU from 0.22 to 0.15 of a core. The handlers stay synchronous and quick (a
+lookup is a dict walk) and run on the server's event loop: no thread hop per request.
 
 What stays ours: path parameters are matched on the raw request target and percent-decoded
 strictly as UTF-8 (a user id may hold `/` as %2F), the query string is parsed strictly, bodies are
@@ -245,14 +247,22 @@ async def _internal_error(request: StarletteRequest, exc: Exception) -> Starlett
 class _RawPath:
     """Routes match the raw (still percent-encoded) path, as latin-1 text: an escaped slash in
     a user id stays inside its segment, and bytes that are not UTF-8 reach the handler's strict
-    decoding (a 400) instead of being replaced."""
+    decoding (a 400) instead of being replaced. An HTTP/1.1 request without a Host header is
+    refused here (RFC 9112 § 3.2): llhttp lets it through, h11 did not."""
 
     def __init__(self, app: ASGIApp) -> None:
         self._app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and "raw_path" in scope:
-            scope = {**scope, "path": scope["raw_path"].decode("latin-1")}
+        if scope["type"] == "http":
+            if scope.get("http_version") == "1.1" and not any(
+                name == b"host" for name, _ in scope["headers"]
+            ):
+                refusal = _starlette(Response.error(400, "an HTTP/1.1 request must have a Host"))
+                await refusal(scope, receive, send)
+                return
+            if "raw_path" in scope:
+                scope = {**scope, "path": scope["raw_path"].decode("latin-1")}
         await self._app(scope, receive, send)
 
 
@@ -316,8 +326,8 @@ class HttpServer:
         self._socket = _listen(host, port)
         config = uvicorn.Config(
             build_app(router),
-            http="h11",
-            loop="asyncio",
+            http="httptools",
+            loop="uvloop",
             lifespan="off",
             log_config=None,
             access_log=False,  # one line per lookup; metrics count requests instead

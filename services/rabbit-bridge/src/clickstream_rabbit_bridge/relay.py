@@ -36,14 +36,18 @@ from clickstream_rabbit_bridge.messages import to_delivery
 log = get_logger(__name__)
 
 RETURNED_ATTEMPTS = 3
-# How long a poll waits for new records while batches are in flight: this is also how late a
-# settled batch may be noticed, so it is kept short.
-POLL_WHILE_CONFIRMING_S = 0.001
+# How long a poll waits for new records while batches are in flight, so how late a settled batch
+# may be noticed. Records wake the poll at once, so this costs no latency; only the commit waits,
+# and the consumer sends commits at most every KAFKA_COMMIT_INTERVAL_MS (100) anyway. Polling
+# every 1 ms instead cost the bridge a fifth of a core at 500 messages/s.
+POLL_WHILE_CONFIRMING_S = 0.02
 
 
 class Pending(Protocol):
     @property
     def done(self) -> bool: ...
+    @property
+    def settled_at(self) -> float | None: ...
     def wait(self) -> PublishOutcome: ...
 
 
@@ -169,7 +173,8 @@ class Relay:
         """Every earlier batch is settled: once this one is, its offsets can be committed."""
         outcome = batch.pending.wait()
         if batch.published:
-            self._metrics.observe("confirm", time.perf_counter() - batch.submitted)
+            settled = batch.pending.settled_at or time.perf_counter()
+            self._metrics.observe("confirm", settled - batch.submitted)
         rejected = batch.rejected + self._publish(batch.published, outcome)
         if rejected:
             self._dead_letters.send_all(rejected)

@@ -91,6 +91,10 @@ class BatchConsumer:
         self._listener: RebalanceListener | None = None
         # Offsets handed to `commit_async`, the latest per partition, until one is accepted.
         self._unconfirmed: dict[PartitionKey, int] = {}
+        # Of those, the ones not sent yet: they go at most every `commit_interval_ms`.
+        self._unsent: dict[PartitionKey, int] = {}
+        self._commit_interval = settings.commit_interval_ms / 1000
+        self._commit_due = 0.0
         self._confirmed: dict[PartitionKey, int] = {}
         self._commit_failure: KafkaError | None = None
         self._recommit = False
@@ -157,6 +161,7 @@ class BatchConsumer:
     def _forget(self, keys: list[PartitionKey]) -> None:
         for key in keys:
             self._unconfirmed.pop(key, None)
+            self._unsent.pop(key, None)
             self._confirmed.pop(key, None)
 
     def consumer_group_metadata(self) -> Any:
@@ -167,7 +172,11 @@ class BatchConsumer:
     def poll_batch(self, max_records: int, timeout: float) -> list[Record]:
         """Up to `max_records`: wait at most `timeout` for the first, then `BATCH_LINGER_S` for
         the rest. A backlog still comes in full batches, but a quiet stream is not held back until a
-        batch fills (waiting the whole `timeout` cost 0.5 s of latency per hop)."""
+        batch fills (waiting the whole `timeout` cost 0.5 s of latency per hop). Offsets whose
+        commit is due are sent first, and the wait ends when the next ones fall due."""
+        self._send_due_commits()
+        if self._unsent or self._recommit:
+            timeout = min(timeout, max(0.0, self._commit_due - time.monotonic()))
         first = self._consumer.poll(timeout)
         if self._measure_lag and time.monotonic() >= self._lag_due:
             self._note_lag()
@@ -181,17 +190,30 @@ class BatchConsumer:
     def commit_async(self, next_offsets: Mapping[PartitionKey, int]) -> None:
         """Hand offsets to the coordinator without waiting for its answer.
 
-        The answer comes back in a later poll. A refused commit is not lost: its partitions are
-        sent again with the next call (a later offset of the same partition supersedes it), and
-        what is not confirmed yet is committed synchronously when its partition is revoked and at
-        `close`. An error that retrying cannot cure is raised here, by the next call.
+        Sent at most every `commit_interval_ms` (the latest offset per partition wins), by this
+        call or by `poll_batch`; the answer comes back in a later poll. A refused commit is not
+        lost: its partitions are sent again with the next (a later offset of the same partition
+        supersedes it), and what is not confirmed yet is committed synchronously when its
+        partition is revoked and at `close`. An error that retrying cannot cure is raised here,
+        by the next call.
         """
         self._raise_commit_failure()
         self._unconfirmed.update(next_offsets)
-        offsets = self._unconfirmed if self._recommit else next_offsets
+        self._unsent.update(next_offsets)
+        self._send_due_commits()
+
+    def _send_due_commits(self) -> None:
+        if not (self._unsent or self._recommit):
+            return
+        now = time.monotonic()
+        if now < self._commit_due:
+            return
+        offsets = self._unconfirmed if self._recommit else self._unsent
         self._recommit = False
         if offsets:
             self._consumer.commit(offsets=to_partitions(offsets), asynchronous=True)
+        self._unsent = {}
+        self._commit_due = now + self._commit_interval
 
     def _committed_async(self, error: KafkaError | None, partitions: list[TopicPartition]) -> None:
         """librdkafka's answer to a commit, served inside poll on the caller's thread."""

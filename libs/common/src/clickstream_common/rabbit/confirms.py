@@ -8,6 +8,7 @@ each message is either confirmed or failed with a reason, and the caller learns 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -45,12 +46,15 @@ class Batch:
         self.messages = messages
         self.published = 0  # I/O thread only: how many are handed to pika so far
         self.done = threading.Event()
+        # perf_counter when the last message settled: a caller may look later than that
+        self.settled_at: float | None = None
         self._lock = threading.Lock()
         self._settled = bytearray(len(messages))
         self._remaining = len(messages)
         self._confirmed = 0
         self._failed: dict[int, str] = {}
         if not messages:
+            self.settled_at = time.perf_counter()
             self.done.set()  # nothing to wait for
 
     @property
@@ -68,6 +72,7 @@ class Batch:
             else:
                 self._failed[index] = failure
             if self._remaining == 0:
+                self.settled_at = time.perf_counter()
                 self.done.set()
 
     def fail_rest(self, reason: str) -> None:
@@ -79,6 +84,7 @@ class Batch:
                 if not settled:
                     self._failed[index] = reason
             self._remaining = 0
+            self.settled_at = time.perf_counter()
             self.done.set()
 
     def outcome(self) -> PublishOutcome:

@@ -64,6 +64,11 @@ class PendingPublish:
     def done(self) -> bool:
         return self._batch.finished
 
+    @property
+    def settled_at(self) -> float | None:
+        """`time.perf_counter()` when the last message settled, if it has."""
+        return self._batch.settled_at
+
     def wait(self) -> PublishOutcome:
         """Block until settled, or until the deadline: then the unsettled fail with "confirm
         timeout" and the connection is recycled, so late confirms cannot leak anywhere."""
