@@ -226,7 +226,7 @@ def hops_table(rates: list[Any]) -> list[str]:
     if not rows:
         return []
     intro = (
-        "Per hop: a consumer tailing the VipAction topic (fetch wait 1 ms) splits each timed "
+        "Per hop: a consumer tailing the VipAction topic splits each timed "
         "VipAction at its Kafka timestamp (the enricher's produce call) and at its read from Kafka."
     )
     return ["", intro, "", *table(["clicks/s", "hop", "p50 ms", "p90 ms", "p99 ms"], rows)]

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +33,45 @@ _PERSISTENT = 2
 # while a large batch is being published.
 _PUBLISH_CHUNK = 500
 _JOIN_TIMEOUT = 10.0
+
+
+class _JoinedWritesConnection(pika.SelectConnection):  # type: ignore[misc]
+    """pika hands every frame to its transport as a buffer of its own, and the transport sends
+    each with a `send()` of its own: three system calls a message (method, header, body), each
+    giving the GIL up and taking it back, a quarter of the I/O thread's time in a profile at
+    5,000 clicks/s. Here a message's frames are one buffer, and inside `joined()` (a chunk of
+    publishes) all of them are: one write for the chunk. The byte and frame counts pika keeps
+    (heartbeats read them) stay exact.
+
+    Overrides pika's `_output_marshaled_frames` (pika 1.x, pinned in uv.lock); the bridge's
+    integration tests run through it against the real broker.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._held: list[bytes] | None = None
+        super().__init__(*args, **kwargs)
+
+    def _output_marshaled_frames(self, marshaled_frames: Sequence[bytes]) -> None:
+        for frame in marshaled_frames:
+            self.bytes_sent += len(frame)
+            self.frames_sent += 1
+        if self._held is not None:
+            self._held.extend(marshaled_frames)
+        else:
+            self._adapter_emit_data(b"".join(marshaled_frames))
+
+    @contextmanager
+    def joined(self) -> Iterator[None]:
+        """Frames output inside are written at once on leaving; if it raises they are dropped,
+        as the session then fails the messages and closes the connection anyway."""
+        self._held = []
+        try:
+            yield
+            held = self._held
+        finally:
+            self._held = None
+        if held:
+            self._adapter_emit_data(b"".join(held))
 
 
 @dataclass(slots=True)
@@ -127,7 +167,7 @@ class Session:
 
     def _io_run(self) -> None:
         try:
-            self._connection = pika.SelectConnection(
+            self._connection = _JoinedWritesConnection(
                 self._params,
                 on_open_callback=self._on_connection_open,
                 on_open_error_callback=self._on_connection_open_error,
@@ -289,30 +329,30 @@ class Session:
         exchange = self._topology.exchange
         content_type = self._topology.content_type
         publish = self._channel.basic_publish
-        for index in range(batch.published, end):
-            message = messages[index]
-            properties = pika.BasicProperties(
-                content_type=content_type,
-                delivery_mode=_PERSISTENT,
-                message_id=message.message_id,
-                headers=dict(message.headers) if message.headers else None,
-            )
-            try:
-                publish(exchange, message.routing_key, message.body, properties, mandatory=True)
-            except Exception as exc:
-                log.warning("rabbitmq publish failed", error=describe(exc, self._secrets))
-                batch.published = index
-                self._io_fail_all(REASON_CONNECTION_LOST)
-                self._io_close()
-                return
-            self._next_tag += 1
-            key = (message.routing_key, message.message_id)
-            self._pending[self._next_tag] = _Pending(batch, index, key)
-            tags = self._by_key.get(key)
-            if tags is None:
-                self._by_key[key] = deque((self._next_tag,))
-            else:
-                tags.append(self._next_tag)
+        try:
+            with self._connection.joined():
+                for index in range(batch.published, end):
+                    message = messages[index]
+                    properties = pika.BasicProperties(
+                        content_type=content_type,
+                        delivery_mode=_PERSISTENT,
+                        message_id=message.message_id,
+                        headers=dict(message.headers) if message.headers else None,
+                    )
+                    publish(exchange, message.routing_key, message.body, properties, mandatory=True)
+                    self._next_tag += 1
+                    key = (message.routing_key, message.message_id)
+                    self._pending[self._next_tag] = _Pending(batch, index, key)
+                    tags = self._by_key.get(key)
+                    if tags is None:
+                        self._by_key[key] = deque((self._next_tag,))
+                    else:
+                        tags.append(self._next_tag)
+        except Exception as exc:
+            log.warning("rabbitmq publish failed", error=describe(exc, self._secrets))
+            self._io_fail_all(REASON_CONNECTION_LOST)
+            self._io_close()
+            return
         batch.published = end
         if len(self._pending) < self._max_in_flight and self._io_unpublished() is not None:
             self._io_schedule_pump()  # let the loop write and read confirms before the next chunk
