@@ -41,13 +41,21 @@ def server() -> Iterator[HttpServer]:
 
 def exchange(server: HttpServer, request: bytes) -> tuple[int, bytes]:
     """Send one request, half-close, read the whole answer: (status, body)."""
+    answer = exchange_or_closed(server, request)
+    assert answer is not None, "connection closed without an answer"
+    return answer
+
+
+def exchange_or_closed(server: HttpServer, request: bytes) -> tuple[int, bytes] | None:
+    """As `exchange`, but None when the server closes the connection without answering."""
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
         sock.sendall(request)
         sock.shutdown(socket.SHUT_WR)
         data = b""
         while chunk := sock.recv(65536):
             data += chunk
-    assert data, "connection closed without an answer"
+    if not data:
+        return None
     head, _, body = data.partition(b"\r\n\r\n")
     status_line = head.split(b"\r\n")[0]
     version, status, _ = status_line.split(b" ", 2)
@@ -248,7 +256,14 @@ def test_generated_requests_never_get_a_5xx(server, method, target, body, conten
         request = http(method, target, None, b"Content-Length: " + content_length + b"\r\n") + (
             body or b""
         )
-    status, _ = exchange(server, request)
+    answer = exchange_or_closed(server, request)
+    if answer is None:
+        # Only a body announced and then cut short by the half-close may go unanswered, as in
+        # test_a_body_cut_short_gets_a_400_or_a_closed_connection (a route reading the body).
+        announced = content_length.strip() if content_length is not None else b""
+        assert announced.isdigit() and int(announced) > len(body or b""), request
+        return
+    status, _ = answer
     assert 200 <= status < 500
 
 
