@@ -102,14 +102,23 @@ def test_a_revoked_partition_is_committed_up_to_what_was_handed_over_before_it_g
     first.close()
 
 
+def _having_read_all(
+    filled_topic: Callable[[int], tuple[KafkaSettings, str]], *, commit_interval_ms: int
+) -> tuple[BatchConsumer, str, str]:
+    """A consumer with this commit interval that has read a one-partition topic's five records:
+    (consumer, topic, group)."""
+    kafka, topic = filled_topic(1)
+    group = f"{topic}.group"
+    consumer = BatchConsumer(replace(kafka, commit_interval_ms=commit_interval_ms), group)
+    consumer.subscribe([topic])
+    _read_all(consumer, 5)
+    return consumer, topic, group
+
+
 def test_offsets_handed_over_within_the_interval_are_sent_together_with_the_next_commit(
     brokers: Brokers, filled_topic: Callable[[int], tuple[KafkaSettings, str]]
 ) -> None:
-    kafka, topic = filled_topic(1)
-    group = f"{topic}.group"
-    consumer = BatchConsumer(replace(kafka, commit_interval_ms=600_000), group)
-    consumer.subscribe([topic])
-    _read_all(consumer, 5)
+    consumer, topic, group = _having_read_all(filled_topic, commit_interval_ms=600_000)
     consumer.commit_async({(topic, 0): 3})  # the first is due at once
     consumer.commit_async({(topic, 0): 5})  # within the interval: held back
 
@@ -128,11 +137,7 @@ def test_offsets_handed_over_within_the_interval_are_sent_together_with_the_next
 def test_a_quiet_consumer_still_sends_what_it_holds_once_the_interval_is_over(
     brokers: Brokers, filled_topic: Callable[[int], tuple[KafkaSettings, str]]
 ) -> None:
-    kafka, topic = filled_topic(1)
-    group = f"{topic}.group"
-    consumer = BatchConsumer(replace(kafka, commit_interval_ms=200), group)
-    consumer.subscribe([topic])
-    _read_all(consumer, 5)
+    consumer, topic, group = _having_read_all(filled_topic, commit_interval_ms=200)
     consumer.commit_async({(topic, 0): 2})
     consumer.commit_async({(topic, 0): 4})  # no more records and no more commits after this
 
