@@ -29,6 +29,9 @@ log = get_logger(__name__)
 # to the whole transaction timeout), and is given up as stuck this much later still.
 TXN_CALL_STEP_S = 5.0
 TXN_CALL_OVERRUN_S = 3.0
+# An abort that has not succeeded by then will not: the producer is replaced instead (its
+# successor aborts the transaction), which costs a new connection, not the whole timeout again.
+TXN_ABORT_S = 2 * TXN_CALL_STEP_S
 
 
 class TransactionalProducer:
@@ -213,13 +216,17 @@ class TransactionalProducer:
         return f"{len(failures)} delivery failures, first: {failures[0]}" if failures else ""
 
     def _abort(self) -> None:
+        """Abort the open transaction, or replace a producer that cannot: after a broker restart
+        librdkafka may keep answering an abort with a retriable timeout for good (seen in CI:
+        records of the transaction undelivered for its whole timeout, then every abort timed
+        out). The replacement's `init_transactions` aborts the transaction for it."""
         producer = self._producer
         try:
-            self._retrying(producer.abort_transaction, "abort_transaction")
+            self._retrying(producer.abort_transaction, "abort_transaction", TXN_ABORT_S)
         except CallOverran as exc:
             self._replace(str(exc))
         except KafkaException as exc:
-            raise KafkaFatalError(f"cannot abort the transaction: {exc.args[0]}") from exc
+            self._replace(f"cannot abort the transaction: {exc.args[0]}")
         finally:
             self._open = False
 
@@ -239,15 +246,19 @@ class TransactionalProducer:
         self._init_transactions(producer)
         self._producer = producer
 
-    def _retrying(self, call: Callable[[float], object], name: str) -> None:
-        """Run a transactional call, again while it fails with a retriable error and time is left;
-        any other error is raised as it came. librdkafka gets at most `call_step` seconds a call,
-        and a call that outlives that by `TXN_CALL_OVERRUN_S` raises `CallOverran`: the producer
-        it was made on is stuck and must be replaced."""
-        deadline = time.monotonic() + self._timeout
+    def _retrying(
+        self, call: Callable[[float], object], name: str, timeout: float | None = None
+    ) -> None:
+        """Run a transactional call, again while it fails with a retriable error and time is left
+        (`timeout`, the producer's own by default); any other error is raised as it came.
+        librdkafka gets at most `call_step` seconds a call, and a call that outlives that by
+        `TXN_CALL_OVERRUN_S` raises `CallOverran`: the producer it was made on is stuck and must
+        be replaced."""
+        budget = self._timeout if timeout is None else min(timeout, self._timeout)
+        deadline = time.monotonic() + budget
         retrying = Retrying(
             retry=retry_if_exception(_retriable),
-            stop=stop_after_delay(self._timeout),
+            stop=stop_after_delay(budget),
             wait=wait_fixed(0.1),
             reraise=True,
         )
@@ -267,10 +278,13 @@ class TransactionalProducer:
         if self._fatal is not None:
             self._producer.purge()  # nothing queued can be sent any more
         elif self._open:
+            # Not `_abort`: a replacement producer is no use at close. A transaction left open is
+            # aborted by the next incarnation's `start`, or by the coordinator at its timeout.
             try:
-                self._abort()
-            except KafkaFatalError as exc:
+                self._retrying(self._producer.abort_transaction, "abort_transaction", TXN_ABORT_S)
+            except (CallOverran, KafkaException, KafkaFatalError) as exc:
                 log.warning("cannot abort the open transaction at close", error=str(exc))
+            self._open = False
         self._producer.flush(0 if self._fatal is not None else timeout)
 
 
