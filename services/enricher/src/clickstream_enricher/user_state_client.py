@@ -13,6 +13,7 @@ whose request building and header parsing cost as much again.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Sequence
 from urllib.parse import urlsplit
@@ -82,6 +83,14 @@ class UserStateClient:
         """One attempt: the 200's body; `_NotAnswering` for what waiting may cure."""
         try:
             self._conn.send(method, self._prefix + path, body, _JSON)
+        except OSError as exc:
+            raise _NotAnswering(f"{type(exc).__name__}: {exc}") from exc
+        return self._received(path)
+
+    def _received(self, path: str) -> bytes:
+        """The 200's body of the answer to the request for `path` on the connection;
+        `_NotAnswering` for what waiting may cure, `RuntimeError` for a refusal (4xx)."""
+        try:
             status, payload = self._conn.receive()
         except OSError as exc:
             raise _NotAnswering(f"{type(exc).__name__}: {exc}") from exc
@@ -147,26 +156,14 @@ class UserStateClient:
             self._sent = None
         payload = None
         if not sent.unsent:
-            payload = self._response_of_sent()
+            with contextlib.suppress(_NotAnswering):  # asked again below, with retries
+                payload = self._received(_LOOKUP)
         if payload is None:
             payload = self._retrying("POST", _LOOKUP, sent.body)
         matches = _answers.decode(payload).results
         if self._metrics is not None:
             self._metrics.observe("lookup", time.perf_counter() - sent.started)
         return matches
-
-    def _response_of_sent(self) -> bytes | None:
-        """The 200's body of the request in flight on the connection; None when asking again
-        may cure what went wrong (as `_answer` decides)."""
-        try:
-            status, payload = self._conn.receive()
-        except OSError:
-            return None
-        if status == 200:
-            return payload
-        if 400 <= status < 500:
-            raise RuntimeError(f"user-state refused {_LOOKUP}: HTTP {status}: {payload[:200]!r}")
-        return None
 
     def close(self) -> None:
         self._sent = None
